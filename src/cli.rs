@@ -1,0 +1,200 @@
+//! The command line (CONTRACT §1): `run` and `check` share config compilation with reload.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::net::TcpListener;
+
+use crate::config::{compile_file, Config};
+use crate::server::Gateway;
+use crate::stack::checks;
+
+/// hookwall: a receiving-side webhook gateway.
+#[derive(Debug, Parser)]
+#[command(name = "hookwall", version, about)]
+pub struct Cli {
+    /// Log format (default: text on a terminal, json otherwise).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Text,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway until SIGTERM/SIGINT.
+    Run {
+        /// Config file.
+        #[arg(long, env = "HOOKWALL_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a config without starting anything.
+    Check {
+        /// Config file.
+        #[arg(long, env = "HOOKWALL_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// Installs the tracing subscriber; keep the guard alive so buffered lines are flushed.
+pub fn init_logging(format: Option<LogFormat>) -> tracing_appender::non_blocking::WorkerGuard {
+    let format = format.unwrap_or(if std::io::stderr().is_terminal() {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    });
+    // Logging happens off the request path: a slow stderr must not slow the proxy.
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+    guard
+}
+
+/// `hookwall check`: one line per route, or every problem; exit 0 or 1.
+pub fn check(path: &Path) -> ExitCode {
+    match compile_file(path) {
+        Ok(config) => {
+            for w in &config.warnings {
+                eprintln!("{}: warning: {w}", path.display());
+            }
+            for line in route_lines(&config) {
+                println!("{line}");
+            }
+            println!("{}: ok, {} route(s)", path.display(), config.routes.len());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for line in errors.lines() {
+                eprintln!("{line}");
+            }
+            eprintln!("{}: {} problem(s)", path.display(), errors.errors.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `route NAME path=... provider=... upstream=... checks=a,b,c` per route.
+pub fn route_lines(config: &Config) -> Vec<String> {
+    config
+        .routes
+        .iter()
+        .map(|r| {
+            format!(
+                "route {} path={} provider={} upstream={} checks={}",
+                r.name,
+                r.path,
+                r.provider,
+                r.upstream,
+                checks(r).join(",")
+            )
+        })
+        .collect()
+}
+
+/// `hookwall run`: serve until SIGTERM/SIGINT, reload on SIGHUP.
+pub async fn run(path: &Path) -> ExitCode {
+    let config = match compile_file(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for line in errors.lines() {
+                tracing::error!("{line}");
+                eprintln!("{line}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let (listen, admin_listen, grace) = (
+        config.server.listen,
+        config.admin.listen,
+        config.server.shutdown_grace,
+    );
+    let gateway = match Gateway::new(config) {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build routes");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (proxy, admin) = match (
+        TcpListener::bind(listen).await,
+        TcpListener::bind(admin_listen).await,
+    ) {
+        (Ok(p), Ok(a)) => (p, a),
+        (Err(e), _) => {
+            tracing::error!(address = %listen, error = %e, "cannot bind the proxy listener");
+            return ExitCode::FAILURE;
+        }
+        (_, Err(e)) => {
+            tracing::error!(address = %admin_listen, error = %e, "cannot bind the admin listener");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        proxy = %proxy.local_addr().map_or(listen, |a| a),
+        admin = %admin.local_addr().map_or(admin_listen, |a| a),
+        routes = gateway.routes().config.routes.len(),
+        "hookwall listening"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(watch_signals(gateway.clone(), stop_tx));
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let admin_task = tokio::spawn(crate::admin::run(
+        admin,
+        gateway.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    crate::server::run(proxy, gateway, stopped(stop_rx), grace).await;
+    let _ = admin_task.await;
+    tracing::info!("hookwall stopped");
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM/SIGINT stop; SIGHUP reloads.
+async fn watch_signals(gateway: Arc<Gateway>, stop: tokio::sync::watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let _ = gateway.reload();
+            }
+        }
+    }
+    tracing::info!("shutdown signal received");
+    let _ = stop.send(true);
+}

@@ -1,0 +1,205 @@
+//! The configuration file as written (raw serde types) and its compiled, validated form.
+//!
+//! Parsing is two steps, shared by `hookwall check`, `hookwall run` and reload:
+//! 1. [`raw`]: TOML → plain structs. Unknown keys are collected (not fatal at the first one)
+//!    so that `check` can list every problem at once.
+//! 2. [`compile`]: raw structs → [`Config`], whose types can only hold valid values
+//!    (parsed CIDRs, non-zero rates, loaded secrets, prepared MAC keys). Every error is
+//!    collected with its key path and the offending value.
+
+pub mod compile;
+pub mod raw;
+pub mod units;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method, Uri};
+use ipnet::IpNet;
+
+pub use compile::{compile_file, compile_str, CompileErrors, ConfigError};
+
+use crate::secret::Secret;
+use crate::verify::Verifier;
+
+/// A fully validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from (for reload and messages).
+    pub source: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[admin]`.
+    pub admin: AdminConfig,
+    /// `[dedup]`.
+    pub dedup: DedupConfig,
+    /// `[[route]]`, in file order.
+    pub routes: Vec<Arc<RouteConfig>>,
+    /// Things that are valid but probably not what the operator meant.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// The file this config came from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+}
+
+/// `[server]`: the proxy listener.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to accept provider traffic on.
+    pub listen: SocketAddr,
+    /// Default body cap for routes.
+    pub max_body: usize,
+    /// Headers and body must arrive within this.
+    pub read_timeout: Duration,
+    /// Requests in flight beyond this are shed with 503.
+    pub max_concurrency: usize,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// How long in-flight requests get after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+/// `[admin]`: the operator listener.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Address of `/metrics`, `/healthz`, `/readyz`, `/routes`.
+    pub listen: SocketAddr,
+    /// Bearer token required by every admin endpoint but `/healthz` and `/metrics`.
+    pub token: Option<Secret>,
+}
+
+/// Which dedup store backs the routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Embedded, bounded, per-instance.
+    Memory,
+}
+
+/// What to do when the dedup store does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// 503 `dedup_unavailable` + Retry-After: nothing is lost, the provider retries.
+    Reject,
+    /// Forward without dedup: availability over exactly-once.
+    Allow,
+}
+
+/// `[dedup]`.
+#[derive(Debug, Clone)]
+pub struct DedupConfig {
+    /// Which store.
+    pub store: StoreKind,
+    /// Per store call.
+    pub call_timeout: Duration,
+    /// How long a delivered id is remembered.
+    pub ttl: Duration,
+    /// How long an in-flight reservation lives.
+    pub lease: Duration,
+    /// Failure policy.
+    pub on_store_error: OnStoreError,
+    /// Memory store bound.
+    pub max_entries: usize,
+}
+
+/// Which client a rate limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitBy {
+    /// One bucket for the whole route.
+    Route,
+    /// One bucket per client IP.
+    Ip,
+}
+
+/// A validated rate limit: `burst` cells, refilled one per `period`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Time to refill one request.
+    pub period: Duration,
+    /// Bucket size.
+    pub burst: NonZeroU32,
+    /// Keying.
+    pub by: RateLimitBy,
+}
+
+/// Where the dedup id comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DedupSource {
+    /// A request header.
+    Header(HeaderName),
+    /// A JSON pointer into the body.
+    JsonPointer(String),
+    /// The SHA-256 of the body.
+    BodySha256,
+}
+
+/// A route's dedup settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupKeyConfig {
+    /// Where the id comes from.
+    pub source: DedupSource,
+    /// Whether a request without an id is refused (400) or forwarded without dedup.
+    pub required: bool,
+}
+
+/// The timestamp window, in seconds either side of now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// How old a signed timestamp may be.
+    pub past: Duration,
+    /// How far ahead of our clock it may be.
+    pub future: Duration,
+}
+
+/// What is added to or removed from the forwarded headers.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardHeaders {
+    /// Remove the signature header(s) before forwarding.
+    pub strip_signature: bool,
+    /// Extra headers, set (replacing any the provider sent).
+    pub add: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// One `[[route]]`, validated.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Unique name (metrics label).
+    pub name: String,
+    /// Exact path.
+    pub path: String,
+    /// Accepted methods (default POST).
+    pub methods: Vec<Method>,
+    /// Where clean deliveries go.
+    pub upstream: Uri,
+    /// Preset name, or `generic`.
+    pub provider: String,
+    /// Signature scheme and keys.
+    pub verifier: Verifier,
+    /// Timestamp window, when the scheme has a timestamp.
+    pub window: Option<Window>,
+    /// Client networks allowed; empty = anyone.
+    pub allow_ips: Vec<IpNet>,
+    /// Optional local rate limit.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Dedup settings, `None` when off.
+    pub dedup: Option<DedupKeyConfig>,
+    /// Upstream response timeout.
+    pub timeout: Duration,
+    /// Body cap.
+    pub max_body: usize,
+    /// Forwarded header edits.
+    pub forward_headers: ForwardHeaders,
+    /// The URL the provider calls, for URL-signing schemes.
+    pub public_url: Option<String>,
+    /// Secret labels (id or index), in order, for metrics.
+    pub secret_labels: Vec<String>,
+}

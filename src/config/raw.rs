@@ -1,0 +1,185 @@
+//! The config file as written: plain serde structs, every field optional so that
+//! [`super::compile`] can apply defaults and report every problem with its key path.
+//!
+//! Unknown keys are not rejected here with `deny_unknown_fields` (which stops at the first
+//! one); `serde_ignored` collects all of them and `compile` reports each as an error.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: RawServer,
+    /// `[admin]`.
+    #[serde(default)]
+    pub admin: RawAdmin,
+    /// `[dedup]`.
+    #[serde(default)]
+    pub dedup: RawDedup,
+    /// `[[route]]`.
+    #[serde(default)]
+    pub route: Vec<RawRoute>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub max_body: Option<String>,
+    pub read_timeout: Option<String>,
+    pub max_concurrency: Option<i64>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub shutdown_grace: Option<String>,
+    pub tls: Option<toml::Value>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
+    pub token: Option<StringOrSecret>,
+}
+
+/// `[dedup]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDedup {
+    pub store: Option<String>,
+    pub redis_url: Option<StringOrSecret>,
+    pub redis_cluster: Option<Vec<String>>,
+    pub call_timeout: Option<String>,
+    pub ttl: Option<String>,
+    pub lease: Option<String>,
+    pub on_store_error: Option<String>,
+    pub max_entries: Option<i64>,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRoute {
+    pub name: Option<String>,
+    pub path: Option<String>,
+    pub methods: Option<Vec<String>>,
+    pub upstream: Option<String>,
+    pub provider: Option<String>,
+    pub secrets: Option<Vec<RawSecret>>,
+    pub tolerance: Option<String>,
+    pub future_tolerance: Option<String>,
+    pub allow_ips: Option<Vec<String>>,
+    pub rate_limit: Option<RawRateLimit>,
+    pub dedup: Option<RawDedupSetting>,
+    pub timeout: Option<String>,
+    pub max_body: Option<String>,
+    pub forward_headers: Option<RawForwardHeaders>,
+    pub public_url: Option<String>,
+    pub legacy_sha1: Option<bool>,
+    pub verify: Option<RawVerify>,
+}
+
+/// `secrets = [{ env = "X", id = "2026-q4" }]`: exactly one of `value`, `env`, `file`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSecret {
+    pub value: Option<String>,
+    pub env: Option<String>,
+    pub file: Option<String>,
+    pub id: Option<String>,
+}
+
+/// A plain string, or a secret source table (`{ env = "..." }`).
+#[derive(Debug)]
+pub enum StringOrSecret {
+    /// Written inline.
+    Plain(String),
+    /// From `value`, `env` or `file`.
+    Source(RawSecret),
+}
+
+impl<'de> Deserialize<'de> for StringOrSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StringOrSecret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a table like { env = \"NAME\" }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(StringOrSecret::Plain(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawSecret::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(StringOrSecret::Source)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `rate_limit = { per_second = 50, burst = 100, by = "route" }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRateLimit {
+    pub per_second: Option<i64>,
+    pub per_minute: Option<i64>,
+    pub burst: Option<i64>,
+    pub by: Option<String>,
+    pub shared: Option<bool>,
+}
+
+/// `dedup = true | false | { key = "...", required = bool }`.
+#[derive(Debug)]
+pub enum RawDedupSetting {
+    /// `true`: the preset's (or `id_header`'s) key; `false`: off.
+    Enabled(bool),
+    /// An explicit key.
+    Key(RawDedupKey),
+}
+
+/// The table form of `dedup`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDedupKey {
+    pub key: Option<String>,
+    pub required: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for RawDedupSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawDedupSetting;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false, or a table like { key = \"header:X-Delivery-Id\" }")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(RawDedupSetting::Enabled(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawDedupKey::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawDedupSetting::Key)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `forward_headers = { strip_signature = false, add = { "X-Env" = "prod" } }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawForwardHeaders {
+    pub strip_signature: Option<bool>,
+    pub add: Option<BTreeMap<String, String>>,
+}
+
+/// `[route.verify]`: the generic scheme.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawVerify {
+    pub algorithm: Option<String>,
+    pub header: Option<String>,
+    pub prefix: Option<String>,
+    pub encoding: Option<String>,
+    pub payload: Option<String>,
+    pub timestamp_header: Option<String>,
+    pub id_header: Option<String>,
+}

@@ -1,0 +1,95 @@
+//! Per-request facts the server establishes once and every layer reads from the request
+//! extensions: the request id, the real client IP, and what the gateway decided.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::error::Rejection;
+
+/// Set by the server before the route stack runs.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// This request's own id (answers, logs, `X-Request-Id` upstream).
+    pub request_id: Arc<str>,
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// The real client: the peer, or from `X-Forwarded-For` when the peer is trusted.
+    pub client_ip: IpAddr,
+    /// Whether the peer is a trusted proxy (its `X-Forwarded-*` headers are believed).
+    pub peer_trusted: bool,
+    /// When the request head was parsed; `read_timeout` for the body counts from here.
+    pub received: tokio::time::Instant,
+}
+
+/// What happened to a request, attached to the response for metrics and the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The upstream answered with this status.
+    Forwarded(http::StatusCode),
+    /// An already-delivered id: answered 200 without calling the upstream.
+    Duplicate,
+    /// The gateway answered itself.
+    Rejected(Rejection),
+    /// A provider handshake answered by the gateway.
+    Handshake,
+}
+
+impl Outcome {
+    /// The `outcome` metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Forwarded(_) => "forwarded",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Handshake => "handshake",
+        }
+    }
+}
+
+/// Makes request ids: a random per-process prefix and a counter, so ids are unique across
+/// restarts and instances without a syscall per request.
+#[derive(Debug)]
+pub struct RequestIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded from the OS once per process; good enough for a prefix.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        RequestIds {
+            prefix: h.finish(),
+            next: AtomicU64::new(0),
+        }
+    }
+}
+
+impl RequestIds {
+    /// A fresh id, 24 hex characters.
+    pub fn next_id(&self) -> Arc<str> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}{:08x}", self.prefix, n as u32).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_fixed_length() {
+        let ids = RequestIds::default();
+        let a = ids.next_id();
+        let b = ids.next_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 24);
+    }
+}

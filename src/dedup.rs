@@ -1,0 +1,65 @@
+//! Two-phase dedup stores.
+//!
+//! A delivery id moves through: absent → **reserved** (a lease, while one attempt is
+//! forwarded) → **delivered** (remembered for `ttl`) on an upstream 2xx, or back to absent
+//! (released) on anything else, so the provider's retry gets through. Every reservation
+//! carries a [`Token`]: commit and release only touch the reservation they own, so an
+//! attempt whose lease expired and was taken over by a retry cannot clobber the retry.
+
+pub mod memory;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use memory::MemoryStore;
+
+/// Identifies one reservation.
+pub type Token = u64;
+
+/// Boxed store future (the trait is used as `dyn`).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// What a reservation attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The id was free and is now ours until the lease ends.
+    Acquired(Token),
+    /// Another attempt holds it; its lease ends in this long.
+    InFlight(Duration),
+    /// Already delivered.
+    Delivered,
+}
+
+/// The store did not answer usefully.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No answer within `call_timeout`.
+    #[error("dedup store call timed out")]
+    Timeout,
+    /// The store answered with an error or the connection failed.
+    #[error("dedup store error: {0}")]
+    Backend(String),
+}
+
+/// A place to keep delivery ids. Keys are already namespaced by route.
+pub trait DedupStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Atomically: if `key` is absent (or its lease expired), reserve it for `lease`.
+    fn reserve<'a>(&'a self, key: &'a str, lease: Duration) -> StoreFuture<'a, Reservation>;
+    /// Marks our reservation delivered for `ttl`. No effect if `token` no longer owns it.
+    fn commit<'a>(&'a self, key: &'a str, token: Token, ttl: Duration) -> StoreFuture<'a, ()>;
+    /// Drops our reservation. No effect if `token` no longer owns it.
+    fn release<'a>(&'a self, key: &'a str, token: Token) -> StoreFuture<'a, ()>;
+    /// Whether the store answers (for `/readyz`).
+    fn ping(&self) -> StoreFuture<'_, ()>;
+}
+
+/// Runs a store call with the configured per-call timeout.
+pub async fn with_timeout<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or(Err(StoreError::Timeout))
+}

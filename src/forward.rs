@@ -1,0 +1,301 @@
+//! The innermost service: sends the exact received bytes to the route's upstream over a
+//! pooled keep-alive connection and passes its status and body back unchanged.
+//!
+//! Headers sent upstream (CONTRACT §4): the original ones minus hop-by-hop headers, with
+//! `Host` set to the upstream's authority (the original in `X-Forwarded-Host`),
+//! `X-Forwarded-For` / `X-Forwarded-Proto`, `X-Request-Id`, `X-Hookwall-Route`,
+//! `X-Hookwall-Verified` and, when dedup is on, `X-Hookwall-Delivery-Id`. Client-sent
+//! `X-Hookwall-*` headers are dropped so a client can't impersonate the gateway.
+//!
+//! Failures: cannot connect (including a connect timeout) → `502 upstream_unreachable`;
+//! connection lost after sending or an invalid answer → `502 upstream_error`; no complete
+//! answer within the route's `timeout` → `504 upstream_timeout`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{PathAndQuery, Uri};
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tower::Service;
+
+use crate::context::{Outcome, RequestContext};
+use crate::error::Rejection;
+use crate::layers::body::read_capped;
+use crate::layers::dedup::DeliveryId;
+use crate::layers::request_id;
+use crate::metrics::RouteMetrics;
+use crate::respond::{self, HttpResponse};
+
+/// Largest upstream answer passed back; webhook handlers answer with a few bytes.
+const MAX_UPSTREAM_BODY: usize = 8 * 1024 * 1024;
+
+/// The upstream said 2xx, even if its body then failed: dedup must mark the id delivered.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamAccepted;
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, including any named in `Connection`.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+    headers.remove("proxy-connection");
+}
+
+/// What a route forwards to, resolved once at build time.
+#[derive(Debug)]
+pub struct Upstream {
+    client: Client<HttpConnector, Full<Bytes>>,
+    scheme_authority: (http::uri::Scheme, http::uri::Authority),
+    path: String,
+    query: Option<String>,
+    host: HeaderValue,
+    route: HeaderValue,
+    verified: HeaderValue,
+    strip: Vec<HeaderName>,
+    add: Vec<(HeaderName, HeaderValue)>,
+    timeout: Duration,
+    metrics: Arc<RouteMetrics>,
+}
+
+/// Settings for [`Upstream::new`], all validated by config compile.
+#[derive(Debug)]
+pub struct UpstreamSettings<'a> {
+    /// Absolute http URL.
+    pub url: &'a Uri,
+    /// Route name.
+    pub route: &'a str,
+    /// Provider name for `X-Hookwall-Verified`.
+    pub provider: &'a str,
+    /// Headers to remove (signature headers when `strip_signature`).
+    pub strip: Vec<HeaderName>,
+    /// Headers to set.
+    pub add: Vec<(HeaderName, HeaderValue)>,
+    /// Whole-answer timeout.
+    pub timeout: Duration,
+}
+
+impl Upstream {
+    /// A pooled client for one route. `None` only if the URL has no scheme or authority,
+    /// which config compile already refuses.
+    pub fn new(s: UpstreamSettings<'_>, metrics: Arc<RouteMetrics>) -> Option<Self> {
+        let scheme = s.url.scheme()?.clone();
+        let authority = s.url.authority()?.clone();
+        let mut connector = HttpConnector::new();
+        // A connect that hangs must be reported as unreachable (nothing was sent), so it
+        // has to give up before the route timeout turns it into a 504.
+        connector.set_connect_timeout(Some((s.timeout / 2).min(Duration::from_secs(5))));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Some(Upstream {
+            client,
+            host: HeaderValue::from_str(authority.as_str()).ok()?,
+            scheme_authority: (scheme, authority),
+            path: s.url.path().to_owned(),
+            query: s.url.query().map(str::to_owned),
+            route: HeaderValue::from_str(s.route).ok()?,
+            verified: HeaderValue::from_str(s.provider).ok()?,
+            strip: s.strip,
+            add: s.add,
+            timeout: s.timeout,
+            metrics,
+        })
+    }
+
+    /// The upstream URI for a request: the configured path, the configured query joined
+    /// with the request's own.
+    fn uri_for(&self, incoming: &Uri) -> Option<Uri> {
+        let query = match (self.query.as_deref(), incoming.query()) {
+            (Some(a), Some(b)) => Some(format!("{a}&{b}")),
+            (Some(a), None) => Some(a.to_owned()),
+            (None, Some(b)) => Some(b.to_owned()),
+            (None, None) => None,
+        };
+        let pq = match query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        };
+        Uri::builder()
+            .scheme(self.scheme_authority.0.clone())
+            .authority(self.scheme_authority.1.clone())
+            .path_and_query(PathAndQuery::try_from(pq).ok()?)
+            .build()
+            .ok()
+    }
+
+    /// Rewrites the provider's headers into what the upstream receives.
+    fn headers_for(&self, req: &mut Request<Bytes>) {
+        let ctx = req.extensions().get::<RequestContext>().cloned();
+        let delivery = req.extensions().get::<DeliveryId>().cloned();
+        let len = req.body().len();
+        let h = req.headers_mut();
+        strip_hop_by_hop(h);
+        let spoofed: Vec<HeaderName> = h
+            .keys()
+            .filter(|k| k.as_str().starts_with("x-hookwall-"))
+            .cloned()
+            .collect();
+        for name in spoofed.iter().chain(&self.strip) {
+            h.remove(name);
+        }
+        if let Some(original) = h.remove(header::HOST) {
+            h.insert("x-forwarded-host", original);
+        }
+        h.insert(header::HOST, self.host.clone());
+        if let Some(ctx) = &ctx {
+            let peer = ctx.peer.ip().to_string();
+            let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                // Only a trusted proxy's chain is kept; anyone else's is replaced.
+                Some(prior) if ctx.peer_trusted => format!("{prior}, {peer}"),
+                _ => peer,
+            };
+            if let Ok(v) = HeaderValue::from_str(&xff) {
+                h.insert("x-forwarded-for", v);
+            }
+            if !(ctx.peer_trusted && h.contains_key("x-forwarded-proto")) {
+                h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+            }
+            if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+                h.insert("x-request-id", v);
+            }
+        }
+        h.insert("x-hookwall-route", self.route.clone());
+        h.insert("x-hookwall-verified", self.verified.clone());
+        if let Some(DeliveryId(id)) = delivery {
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                h.insert("x-hookwall-delivery-id", v);
+            }
+        }
+        for (name, value) in &self.add {
+            h.insert(name.clone(), value.clone());
+        }
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+
+    async fn send(self: Arc<Self>, mut req: Request<Bytes>) -> HttpResponse {
+        let rid = request_id(&req);
+        let Some(uri) = self.uri_for(req.uri()) else {
+            return respond::rejection(&rid, Rejection::UpstreamError);
+        };
+        self.headers_for(&mut req);
+        let (mut parts, body) = req.into_parts();
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        parts.extensions = http::Extensions::new();
+        let out = Request::from_parts(parts, Full::new(body));
+
+        let started = tokio::time::Instant::now();
+        let mut accepted = false;
+        let attempt = async {
+            let resp = self.client.request(out).await.map_err(|e| {
+                if e.is_connect() {
+                    Rejection::UpstreamUnreachable
+                } else {
+                    Rejection::UpstreamError
+                }
+            })?;
+            accepted = resp.status().is_success();
+            let (mut parts, body) = resp.into_parts();
+            let bytes = read_capped(body, MAX_UPSTREAM_BODY)
+                .await
+                .map_err(|_| Rejection::UpstreamError)?;
+            strip_hop_by_hop(&mut parts.headers);
+            Ok::<_, Rejection>(Response::from_parts(parts, Full::new(bytes)))
+        };
+        let result = tokio::time::timeout(self.timeout, attempt).await;
+        self.metrics
+            .upstream_duration
+            .observe(started.elapsed().as_secs_f64());
+        let mut resp = match result {
+            Ok(Ok(mut resp)) => {
+                let status = resp.status();
+                resp.extensions_mut().insert(Outcome::Forwarded(status));
+                resp
+            }
+            Ok(Err(rejection)) => respond::rejection(&rid, rejection),
+            Err(_) => respond::rejection(&rid, Rejection::UpstreamTimeout),
+        };
+        if accepted {
+            resp.extensions_mut().insert(UpstreamAccepted);
+        }
+        resp
+    }
+}
+
+/// The forwarding service: cheap to clone (one `Arc`).
+#[derive(Debug, Clone)]
+pub struct Forward {
+    upstream: Arc<Upstream>,
+}
+
+impl Forward {
+    /// Forwards to `upstream`.
+    pub fn new(upstream: Upstream) -> Self {
+        Forward {
+            upstream: Arc::new(upstream),
+        }
+    }
+}
+
+impl Service<Request<Bytes>> for Forward {
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = crate::layers::ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The pool queues internally; there is no backpressure to report here (load
+        // shedding happens before the stack).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
+        let upstream = self.upstream.clone();
+        Box::pin(async move { Ok(upstream.send(req).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "close, x-secret-hop".parse().unwrap());
+        h.insert("x-secret-hop", "1".parse().unwrap());
+        h.insert("transfer-encoding", "chunked".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("content-type", "application/json".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("content-type"));
+    }
+}

@@ -1,0 +1,104 @@
+//! The per-route checks, one tower layer each, in the order they run (CONTRACT §3):
+//!
+//! 1. [`ip_allow`] — `403 ip_not_allowed`
+//! 2. [`rate_limit`] — `429 rate_limited`
+//! 3. [`body`] — capped read: `413 body_too_large`, `408 read_timeout`
+//! 4. [`signature`] — over the raw bytes: `401 missing_signature` / `invalid_signature`
+//! 5. [`timestamp`] — only once the signature vouched for it: `401 timestamp_out_of_window`
+//! 6. [`dedup`] — two-phase, only for authentic requests: `200 duplicate`, `409 in_flight`,
+//!    `400 missing_dedup_key`, `503 dedup_unavailable`
+//!
+//! Each layer answers a rejection as a response (never an error): every stack has
+//! `Error = Infallible`. Route matching and load shedding happen before the stack, in
+//! `server.rs`; forwarding is the stack's innermost service, `forward.rs`.
+
+pub mod body;
+pub mod dedup;
+pub mod ip_allow;
+pub mod rate_limit;
+pub mod signature;
+pub mod timestamp;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+
+use http::Request;
+
+use crate::context::RequestContext;
+use crate::error::Rejection;
+use crate::respond::{self, HttpResponse};
+
+pub use body::BodyLayer;
+pub use dedup::DedupLayer;
+pub use ip_allow::IpAllowLayer;
+pub use rate_limit::RateLimitLayer;
+pub use signature::SignatureLayer;
+pub use timestamp::TimestampLayer;
+
+/// The future every layer returns.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
+
+/// This request's id for a gateway answer ("-" only if the server forgot to set a context).
+pub(crate) fn request_id<B>(req: &Request<B>) -> std::sync::Arc<str> {
+    req.extensions()
+        .get::<RequestContext>()
+        .map_or_else(|| "-".into(), |c| c.request_id.clone())
+}
+
+/// A ready future carrying a rejection answer for `req`.
+pub(crate) fn reject<B>(req: &Request<B>, rejection: Rejection) -> ResponseFuture {
+    let resp = respond::rejection(&request_id(req), rejection);
+    Box::pin(std::future::ready(Ok(resp)))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! An inner service that answers 200 with the body it received.
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+
+    use crate::context::Outcome;
+
+    /// 200 echoing the body; marks the outcome as forwarded.
+    pub(crate) fn echo(
+    ) -> tower::util::BoxCloneSyncService<Request<Bytes>, HttpResponse, Infallible> {
+        tower::util::BoxCloneSyncService::new(tower::service_fn(|req: Request<Bytes>| async move {
+            let mut resp = http::Response::new(Full::new(req.into_body()));
+            resp.extensions_mut()
+                .insert(Outcome::Forwarded(http::StatusCode::OK));
+            Ok::<_, Infallible>(resp)
+        }))
+    }
+
+    /// A request with a context, as the server would build it.
+    pub(crate) fn request(body: &'static [u8]) -> Request<Bytes> {
+        let mut req = Request::post("/hook")
+            .body(Bytes::from_static(body))
+            .unwrap();
+        req.extensions_mut().insert(context("127.0.0.1"));
+        req
+    }
+
+    /// A context for a client at `ip`.
+    pub(crate) fn context(ip: &str) -> RequestContext {
+        RequestContext {
+            request_id: "test-req".into(),
+            peer: std::net::SocketAddr::new(ip.parse().unwrap(), 1234),
+            client_ip: ip.parse().unwrap(),
+            peer_trusted: false,
+            received: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Status and `error` field of a response.
+    pub(crate) async fn status_reason(resp: HttpResponse) -> (u16, Option<String>) {
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let reason = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
+        (status, reason)
+    }
+}

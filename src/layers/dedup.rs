@@ -1,0 +1,321 @@
+//! Two-phase dedup, after the signature and timestamp checks so a forged request can never
+//! claim (and so block) a real delivery id.
+//!
+//! reserve (lease) → forward → on an upstream 2xx mark delivered (ttl), on anything else
+//! release, so the provider's retry gets through. The forward and the commit run in their
+//! own task: if the provider hangs up mid-request, the attempt still completes and is
+//! recorded, and the provider's retry is answered `duplicate` instead of being processed
+//! twice. Answers: `200 duplicate` (upstream not called), `409 in_flight` + Retry-After,
+//! `400 missing_dedup_key`, `503 dedup_unavailable` + Retry-After (`on_store_error =
+//! "reject"`; with `"allow"` the request is forwarded without dedup). Every store failure
+//! counts in `hookwall_dedup_store_errors_total`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use sha2::{Digest, Sha256};
+use tower::{Layer, Service};
+
+use super::{request_id, ResponseFuture};
+use crate::config::{DedupKeyConfig, DedupSource, OnStoreError};
+use crate::dedup::{with_timeout, DedupStore, Reservation};
+use crate::error::Rejection;
+use crate::forward::UpstreamAccepted;
+use crate::metrics::RouteMetrics;
+use crate::respond::{self, HttpResponse};
+
+/// Ids longer than this are stored by their SHA-256, bounding memory per entry.
+const MAX_ID_LEN: usize = 200;
+
+/// The delivery id of a request, for `X-Hookwall-Delivery-Id` upstream.
+#[derive(Debug, Clone)]
+pub struct DeliveryId(pub Arc<str>);
+
+/// Store timings and the failure policy, from `[dedup]`.
+#[derive(Debug, Clone, Copy)]
+pub struct DedupTimings {
+    /// Reservation lifetime.
+    pub lease: Duration,
+    /// Delivered-id lifetime.
+    pub ttl: Duration,
+    /// Per store call.
+    pub call_timeout: Duration,
+    /// What a store failure means for the request.
+    pub on_store_error: OnStoreError,
+}
+
+/// Dedups a route's deliveries in a store.
+#[derive(Debug, Clone)]
+pub struct DedupLayer {
+    store: Arc<dyn DedupStore>,
+    key: Arc<DedupKeyConfig>,
+    namespace: Arc<str>,
+    timings: DedupTimings,
+    metrics: Arc<RouteMetrics>,
+}
+
+impl DedupLayer {
+    /// `route` namespaces the ids so two routes never share one.
+    pub fn new(
+        store: Arc<dyn DedupStore>,
+        key: DedupKeyConfig,
+        route: &str,
+        timings: DedupTimings,
+        metrics: Arc<RouteMetrics>,
+    ) -> Self {
+        DedupLayer {
+            store,
+            key: Arc::new(key),
+            namespace: route.into(),
+            timings,
+            metrics,
+        }
+    }
+}
+
+impl<S> Layer<S> for DedupLayer {
+    type Service = Dedup<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Dedup {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service built by [`DedupLayer`].
+#[derive(Debug, Clone)]
+pub struct Dedup<S> {
+    inner: S,
+    layer: DedupLayer,
+}
+
+/// The delivery id of a request, if it has one.
+pub fn extract_id(source: &DedupSource, req: &Request<Bytes>) -> Option<String> {
+    let id = match source {
+        DedupSource::Header(name) => {
+            let v = req.headers().get(name)?.to_str().ok()?.trim();
+            v.to_owned()
+        }
+        DedupSource::JsonPointer(pointer) => {
+            let doc: serde_json::Value = serde_json::from_slice(req.body()).ok()?;
+            match doc.pointer(pointer)? {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => return None,
+            }
+        }
+        DedupSource::BodySha256 => hex::encode(Sha256::digest(req.body())),
+    };
+    (!id.is_empty()).then_some(id)
+}
+
+impl<S> Service<Request<Bytes>> for Dedup<S>
+where
+    S: Service<Request<Bytes>, Response = HttpResponse, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Bytes>) -> Self::Future {
+        let layer = self.layer.clone();
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let rid = request_id(&req);
+        let Some(id) = extract_id(&layer.key.source, &req) else {
+            if layer.key.required {
+                return Box::pin(std::future::ready(Ok(respond::rejection(
+                    &rid,
+                    Rejection::MissingDedupKey,
+                ))));
+            }
+            return Box::pin(inner.call(req));
+        };
+        let store_key = if id.len() > MAX_ID_LEN {
+            format!(
+                "{}:sha256:{}",
+                layer.namespace,
+                hex::encode(Sha256::digest(&id))
+            )
+        } else {
+            format!("{}:{}", layer.namespace, id)
+        };
+        req.extensions_mut().insert(DeliveryId(id.into()));
+        let t = layer.timings;
+        Box::pin(async move {
+            let reserved =
+                with_timeout(t.call_timeout, layer.store.reserve(&store_key, t.lease)).await;
+            let token = match reserved {
+                Ok(Reservation::Acquired(token)) => token,
+                Ok(Reservation::Delivered) => return Ok(respond::duplicate(&rid)),
+                Ok(Reservation::InFlight(left)) => {
+                    return Ok(respond::rejection(&rid, Rejection::InFlight(left)))
+                }
+                Err(e) => {
+                    layer.metrics.dedup_store_errors.inc();
+                    tracing::warn!(request_id = %rid, error = %e, "dedup store failed to reserve a delivery id");
+                    return match t.on_store_error {
+                        OnStoreError::Reject => {
+                            Ok(respond::rejection(&rid, Rejection::DedupUnavailable))
+                        }
+                        OnStoreError::Allow => inner.call(req).await,
+                    };
+                }
+            };
+            // Finish the attempt even if the provider hangs up: see the module docs.
+            let task_rid = rid.clone();
+            let attempt = tokio::spawn(async move {
+                let rid = task_rid;
+                let Ok(resp) = inner.call(req).await;
+                let accepted = resp.status().is_success()
+                    || resp.extensions().get::<UpstreamAccepted>().is_some();
+                let settled = if accepted {
+                    with_timeout(t.call_timeout, layer.store.commit(&store_key, token, t.ttl)).await
+                } else {
+                    with_timeout(t.call_timeout, layer.store.release(&store_key, token)).await
+                };
+                if let Err(e) = settled {
+                    // After a 2xx the delivery was processed: its answer still goes back.
+                    // A failed release only delays the retry until the lease ends.
+                    layer.metrics.dedup_store_errors.inc();
+                    tracing::warn!(request_id = %rid, error = %e, "dedup store failed to settle a delivery id");
+                }
+                resp
+            });
+            match attempt.await {
+                Ok(resp) => Ok(resp),
+                // Only a panic in the forward path gets here; answer 502 so the provider retries.
+                Err(_) => Ok(respond::rejection(&rid, Rejection::UpstreamError)),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::MemoryStore;
+    use crate::layers::test_support::*;
+    use crate::metrics::Metrics;
+    use http::HeaderName;
+    use tower::{ServiceBuilder, ServiceExt};
+
+    fn layer(source: DedupSource, required: bool) -> DedupLayer {
+        DedupLayer::new(
+            Arc::new(MemoryStore::new(100)),
+            DedupKeyConfig { source, required },
+            "r",
+            DedupTimings {
+                lease: Duration::from_secs(60),
+                ttl: Duration::from_secs(3600),
+                call_timeout: Duration::from_millis(250),
+                on_store_error: OnStoreError::Reject,
+            },
+            Metrics::default().route("r", &[]),
+        )
+    }
+
+    fn req_with(header: Option<&str>, body: &'static [u8]) -> Request<Bytes> {
+        let mut req = request(body);
+        if let Some(v) = header {
+            req.headers_mut().insert("x-id", v.parse().unwrap());
+        }
+        req
+    }
+
+    #[tokio::test]
+    async fn second_copy_is_a_duplicate() {
+        let svc = ServiceBuilder::new()
+            .layer(layer(
+                DedupSource::Header(HeaderName::from_static("x-id")),
+                true,
+            ))
+            .service(echo());
+        let first = svc
+            .clone()
+            .oneshot(req_with(Some("evt_1"), b"a"))
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 200);
+        assert_eq!(
+            respond::outcome_of(&first),
+            crate::context::Outcome::Forwarded(http::StatusCode::OK)
+        );
+        let second = svc.oneshot(req_with(Some("evt_1"), b"a")).await.unwrap();
+        assert_eq!(
+            respond::outcome_of(&second),
+            crate::context::Outcome::Duplicate
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_key_required_vs_optional() {
+        let required = ServiceBuilder::new()
+            .layer(layer(
+                DedupSource::Header(HeaderName::from_static("x-id")),
+                true,
+            ))
+            .service(echo());
+        let resp = required.oneshot(req_with(None, b"a")).await.unwrap();
+        assert_eq!(
+            status_reason(resp).await,
+            (400, Some("missing_dedup_key".into()))
+        );
+        let optional = ServiceBuilder::new()
+            .layer(layer(
+                DedupSource::Header(HeaderName::from_static("x-id")),
+                false,
+            ))
+            .service(echo());
+        assert_eq!(
+            optional
+                .oneshot(req_with(None, b"a"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+
+    #[test]
+    fn json_pointer_and_body_hash_keys() {
+        let req = request(br#"{"event": {"id": "evt_9"}, "n": 7}"#);
+        assert_eq!(
+            extract_id(&DedupSource::JsonPointer("/event/id".into()), &req).as_deref(),
+            Some("evt_9")
+        );
+        assert_eq!(
+            extract_id(&DedupSource::JsonPointer("/n".into()), &req).as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            extract_id(&DedupSource::JsonPointer("/missing".into()), &req),
+            None
+        );
+        assert_eq!(
+            extract_id(
+                &DedupSource::JsonPointer("/id".into()),
+                &request(b"not json")
+            ),
+            None
+        );
+        let h = extract_id(&DedupSource::BodySha256, &request(b"abc")).unwrap();
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! The timestamp window, checked only after the signature proved the timestamp authentic,
+//! so the reason reported is always the true one (an attacker cannot make a forged request
+//! look merely stale).
+//!
+//! Past and future are bounded separately (`tolerance`, `future_tolerance`). Every
+//! authenticated timestamp, accepted or not, feeds `hookwall_timestamp_skew_seconds`.
+//! Rejection: `401 timestamp_out_of_window` (also for a signed but unparseable or absent
+//! timestamp on a route that has a window).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::Request;
+use tower::{Layer, Service};
+
+use super::{reject, ResponseFuture};
+use crate::clock::Clock;
+use crate::config::Window;
+use crate::error::Rejection;
+use crate::metrics::RouteMetrics;
+use crate::respond::HttpResponse;
+use crate::verify::SignedTimestamp;
+
+/// Enforces a [`Window`] around `clock`'s now.
+#[derive(Debug, Clone)]
+pub struct TimestampLayer {
+    window: Window,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<RouteMetrics>,
+}
+
+impl TimestampLayer {
+    /// A window on a clock.
+    pub fn new(window: Window, clock: Arc<dyn Clock>, metrics: Arc<RouteMetrics>) -> Self {
+        TimestampLayer {
+            window,
+            clock,
+            metrics,
+        }
+    }
+
+    /// Whether a signed timestamp is acceptable now.
+    fn accepts(&self, signed: Option<&SignedTimestamp>) -> bool {
+        let Some(SignedTimestamp::Unix(ts)) = signed else {
+            return false;
+        };
+        let skew = self.clock.unix_now() - *ts as f64;
+        self.metrics.timestamp_skew.observe(skew);
+        if skew >= 0.0 {
+            skew <= self.window.past.as_secs_f64()
+        } else {
+            -skew <= self.window.future.as_secs_f64()
+        }
+    }
+}
+
+impl<S> Layer<S> for TimestampLayer {
+    type Service = Timestamp<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Timestamp {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service built by [`TimestampLayer`].
+#[derive(Debug, Clone)]
+pub struct Timestamp<S> {
+    inner: S,
+    layer: TimestampLayer,
+}
+
+impl<S> Service<Request<Bytes>> for Timestamp<S>
+where
+    S: Service<Request<Bytes>, Response = HttpResponse, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
+        if self
+            .layer
+            .accepts(req.extensions().get::<SignedTimestamp>())
+        {
+            Box::pin(self.inner.call(req))
+        } else {
+            reject(&req, Rejection::TimestampOutOfWindow)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::layers::test_support::*;
+    use crate::metrics::Metrics;
+    use std::time::Duration;
+    use tower::{ServiceBuilder, ServiceExt};
+
+    async fn run(ts: SignedTimestamp) -> (u16, Option<String>) {
+        let metrics = Metrics::default().route("r", &[]);
+        let layer = TimestampLayer::new(
+            Window {
+                past: Duration::from_secs(300),
+                future: Duration::from_secs(60),
+            },
+            Arc::new(FakeClock::at(1_000_000)),
+            metrics,
+        );
+        let svc = ServiceBuilder::new().layer(layer).service(echo());
+        let mut req = request(b"");
+        req.extensions_mut().insert(ts);
+        status_reason(svc.oneshot(req).await.unwrap()).await
+    }
+
+    #[tokio::test]
+    async fn window_edges() {
+        let out = (401, Some("timestamp_out_of_window".to_owned()));
+        assert_eq!(run(SignedTimestamp::Unix(1_000_000)).await.0, 200);
+        assert_eq!(run(SignedTimestamp::Unix(1_000_000 - 300)).await.0, 200);
+        assert_eq!(run(SignedTimestamp::Unix(1_000_000 - 301)).await, out);
+        assert_eq!(run(SignedTimestamp::Unix(1_000_000 + 60)).await.0, 200);
+        assert_eq!(run(SignedTimestamp::Unix(1_000_000 + 61)).await, out);
+        assert_eq!(run(SignedTimestamp::Malformed).await, out);
+        assert_eq!(run(SignedTimestamp::None).await, out);
+    }
+}

@@ -1,0 +1,41 @@
+//! hookwall: a receiving-side webhook gateway.
+//!
+//! A reverse proxy in front of applications that consume webhooks. Every delivery passes a
+//! per-route tower stack; only authentic, fresh, unique deliveries reach the internal
+//! handler, byte for byte, and every answer is chosen so the provider's retries do the
+//! right thing.
+//!
+//! # Layer order
+//!
+//! `server.rs` matches the route (404/405) and sheds load (503), then the route's stack
+//! (`stack.rs`) runs, each check in its own module under `layers/`:
+//!
+//! 1. `ip_allow` — 403 `ip_not_allowed`
+//! 2. `rate_limit` — 429 `rate_limited`
+//! 3. `body` — 413 `body_too_large`, 408 `read_timeout`
+//! 4. `signature` — 401 `missing_signature` / `invalid_signature`
+//! 5. `timestamp` — 401 `timestamp_out_of_window`
+//! 6. `dedup` — 200 duplicate, 409 `in_flight`, 400 `missing_dedup_key`, 503 `dedup_unavailable`
+//! 7. `forward` — upstream answer, or 502/504
+//!
+//! Config goes through one compile step (`config/compile.rs`) shared by `check`, `run`
+//! and reload. `respond.rs` is the only place gateway answers are built; `metrics.rs`
+//! holds every metric family.
+
+pub mod admin;
+pub mod cli;
+pub mod client_ip;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod dedup;
+pub mod error;
+pub mod forward;
+pub mod layers;
+pub mod metrics;
+pub mod respond;
+pub mod router;
+pub mod secret;
+pub mod server;
+pub mod stack;
+pub mod verify;

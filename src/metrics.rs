@@ -1,0 +1,291 @@
+//! Metric families (CONTRACT §5), registered once, and per-route handles resolved when a
+//! route is built so the request path never formats or hashes a label.
+//!
+//! Labels are limited to `route`, `outcome`, `reason`, `class`, `key` and `result`: never a
+//! client IP, delivery id or signature, so cardinality is bounded by the config.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::context::Outcome;
+use crate::error::{Rejection, REASON_COUNT};
+
+/// Route label for requests that match no route.
+pub const UNKNOWN_ROUTE: &str = "_unknown";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    route: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    route: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabels {
+    route: String,
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyLabels {
+    route: String,
+    key: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~33 s: webhook upstreams answer in ms, providers give up after 1-30 s.
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
+}
+
+fn skew_histogram() -> Histogram {
+    // Signed: negative values are timestamps ahead of our clock.
+    Histogram::new([
+        -300.0, -60.0, -10.0, -1.0, 0.0, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+    ])
+}
+
+/// Every family of CONTRACT §5.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<OutcomeLabels, Counter>,
+    rejections: Family<ReasonLabels, Counter>,
+    upstream_responses: Family<ClassLabels, Counter>,
+    request_duration: HistogramFamily<RouteLabel>,
+    upstream_duration: HistogramFamily<RouteLabel>,
+    dedup_store_errors: Family<RouteLabel, Counter>,
+    config_reloads: Family<ResultLabel, Counter>,
+    key_matched: Family<KeyLabels, Counter>,
+    timestamp_skew: HistogramFamily<RouteLabel>,
+    /// Requests currently being handled.
+    pub in_flight: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::default();
+        let rejections = Family::default();
+        let upstream_responses = Family::default();
+        let request_duration =
+            HistogramFamily::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let upstream_duration =
+            HistogramFamily::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let dedup_store_errors = Family::default();
+        let config_reloads = Family::default();
+        let key_matched = Family::default();
+        let timestamp_skew =
+            HistogramFamily::new_with_constructor(skew_histogram as fn() -> Histogram);
+        let in_flight = Gauge::default();
+        // Counter names are registered without `_total`; the encoder appends it.
+        registry.register(
+            "hookwall_requests",
+            "Requests by route and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "hookwall_rejections",
+            "Gateway-made non-2xx answers by reason",
+            rejections.clone(),
+        );
+        registry.register(
+            "hookwall_upstream_responses",
+            "Upstream answers by status class",
+            upstream_responses.clone(),
+        );
+        registry.register(
+            "hookwall_request_duration_seconds",
+            "Whole-request latency",
+            request_duration.clone(),
+        );
+        registry.register(
+            "hookwall_upstream_duration_seconds",
+            "Upstream call latency",
+            upstream_duration.clone(),
+        );
+        registry.register(
+            "hookwall_dedup_store_errors",
+            "Dedup store calls that failed or timed out",
+            dedup_store_errors.clone(),
+        );
+        registry.register(
+            "hookwall_config_reloads",
+            "Config reloads by result",
+            config_reloads.clone(),
+        );
+        registry.register(
+            "hookwall_in_flight",
+            "Requests in flight",
+            in_flight.clone(),
+        );
+        registry.register(
+            "hookwall_signature_key_matched",
+            "Verified deliveries by the secret that matched",
+            key_matched.clone(),
+        );
+        registry.register(
+            "hookwall_timestamp_skew_seconds",
+            "now - signed timestamp",
+            timestamp_skew.clone(),
+        );
+        for result in ["ok", "error"] {
+            config_reloads.get_or_create_owned(&ResultLabel { result });
+        }
+        Metrics {
+            registry,
+            requests,
+            rejections,
+            upstream_responses,
+            request_duration,
+            upstream_duration,
+            dedup_store_errors,
+            config_reloads,
+            key_matched,
+            timestamp_skew,
+            in_flight,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every family.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts one config reload.
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.config_reloads
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// Handles for one route (or [`UNKNOWN_ROUTE`]), resolved once.
+    pub fn route(&self, route: &str, key_labels: &[String]) -> Arc<RouteMetrics> {
+        let r = || route.to_owned();
+        let outcome = |outcome| {
+            self.requests.get_or_create_owned(&OutcomeLabels {
+                route: r(),
+                outcome,
+            })
+        };
+        let class = |class| {
+            self.upstream_responses
+                .get_or_create_owned(&ClassLabels { route: r(), class })
+        };
+        Arc::new(RouteMetrics {
+            requests: [
+                outcome("forwarded"),
+                outcome("duplicate"),
+                outcome("rejected"),
+                outcome("handshake"),
+            ],
+            rejections: std::array::from_fn(|i| {
+                self.rejections.get_or_create_owned(&ReasonLabels {
+                    route: r(),
+                    reason: Rejection::ALL_REASONS[i],
+                })
+            }),
+            upstream_class: [class("2xx"), class("3xx"), class("4xx"), class("5xx")],
+            request_duration: self
+                .request_duration
+                .get_or_create_owned(&RouteLabel { route: r() }),
+            upstream_duration: self
+                .upstream_duration
+                .get_or_create_owned(&RouteLabel { route: r() }),
+            dedup_store_errors: self
+                .dedup_store_errors
+                .get_or_create_owned(&RouteLabel { route: r() }),
+            key_matched: key_labels
+                .iter()
+                .map(|key| {
+                    self.key_matched.get_or_create_owned(&KeyLabels {
+                        route: r(),
+                        key: key.clone(),
+                    })
+                })
+                .collect(),
+            timestamp_skew: self
+                .timestamp_skew
+                .get_or_create_owned(&RouteLabel { route: r() }),
+        })
+    }
+}
+
+/// One route's metric handles; cloning none of them allocates.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    requests: [Counter; 4],
+    rejections: [Counter; REASON_COUNT],
+    upstream_class: [Counter; 4],
+    /// Whole-request latency.
+    pub request_duration: Histogram,
+    /// Upstream call latency.
+    pub upstream_duration: Histogram,
+    /// Failed or timed-out store calls.
+    pub dedup_store_errors: Counter,
+    key_matched: Vec<Counter>,
+    /// now - signed timestamp, seconds.
+    pub timestamp_skew: Histogram,
+}
+
+impl RouteMetrics {
+    /// Counts a finished request by its outcome.
+    pub fn record(&self, outcome: Outcome) {
+        let i = match outcome {
+            Outcome::Forwarded(status) => {
+                let class = match status.as_u16() {
+                    200..=299 => 0,
+                    300..=399 => 1,
+                    400..=499 => 2,
+                    _ => 3,
+                };
+                self.upstream_class[class].inc();
+                0
+            }
+            Outcome::Duplicate => 1,
+            Outcome::Rejected(r) => {
+                self.rejections[r.index()].inc();
+                2
+            }
+            Outcome::Handshake => 3,
+        };
+        self.requests[i].inc();
+    }
+
+    /// Counts a verified delivery under the secret that matched.
+    pub fn key_matched(&self, index: usize) {
+        if let Some(c) = self.key_matched.get(index) {
+            c.inc();
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The proxy listener: accept loop, per-request front (route match, load shedding, client
+//! IP, context), metrics and the log line, and graceful shutdown.
+//!
+//! `run(listener, gateway, shutdown)` serves until `shutdown` resolves, then stops
+//! accepting at once and gives in-flight requests `server.shutdown_grace` to finish.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::header::ALLOW;
+use http::{HeaderValue, Request};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::client_ip::{canonical, client_ip, is_in};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{compile_file, CompileErrors, Config};
+use crate::context::{Outcome, RequestContext, RequestIds};
+use crate::dedup::{DedupStore, MemoryStore};
+use crate::error::Rejection;
+use crate::metrics::Metrics;
+use crate::respond::{self, HttpResponse};
+use crate::router::Routes;
+use crate::stack::Shared;
+
+/// Largest request head (request line + headers) accepted; hyper answers 431 beyond it.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Most header fields accepted in one request.
+const MAX_HEADERS: usize = 100;
+
+/// Everything the listeners share.
+#[derive(Debug)]
+pub struct Gateway {
+    routes: ArcSwap<Routes>,
+    shared: Shared,
+    shedder: Arc<Semaphore>,
+    ids: RequestIds,
+}
+
+/// Why a reload was refused.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The file does not compile.
+    Invalid(CompileErrors),
+    /// It compiled but a route could not be built.
+    Build(String),
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadError::Invalid(e) => write!(f, "{e}"),
+            ReloadError::Build(e) => f.write_str(e),
+        }
+    }
+}
+
+impl Gateway {
+    /// A gateway for `config` with the system clock and the configured store.
+    pub fn new(config: Config) -> Result<Arc<Self>, String> {
+        let store: Arc<dyn DedupStore> = Arc::new(MemoryStore::new(config.dedup.max_entries));
+        Self::with_parts(config, store, Arc::new(SystemClock))
+    }
+
+    /// A gateway with an explicit store and clock (tests, embedding).
+    pub fn with_parts(
+        config: Config,
+        store: Arc<dyn DedupStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, String> {
+        let shared = Shared {
+            store,
+            metrics: Arc::new(Metrics::default()),
+            clock,
+        };
+        let shedder = Arc::new(Semaphore::new(
+            config.server.max_concurrency.min(Semaphore::MAX_PERMITS),
+        ));
+        let routes = Routes::build(Arc::new(config), &shared, None)?;
+        Ok(Arc::new(Gateway {
+            routes: ArcSwap::from_pointee(routes),
+            shared,
+            shedder,
+            ids: RequestIds::default(),
+        }))
+    }
+
+    /// The metric families.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The dedup store.
+    pub fn store(&self) -> &Arc<dyn DedupStore> {
+        &self.shared.store
+    }
+
+    /// The live route table.
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes.load_full()
+    }
+
+    /// Re-reads the config file and swaps in the new table only if all of it builds.
+    /// In-flight requests finish on the table they started with.
+    pub fn reload(&self) -> Result<(), ReloadError> {
+        let current = self.routes.load_full();
+        let result = compile_file(current.config.source())
+            .map_err(ReloadError::Invalid)
+            .and_then(|config| {
+                Routes::build(Arc::new(config), &self.shared, Some(&current))
+                    .map_err(ReloadError::Build)
+            });
+        match result {
+            Ok(routes) => {
+                self.routes.store(Arc::new(routes));
+                self.shared.metrics.reload(true);
+                tracing::info!(config = %current.config.source().display(), "config reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.metrics.reload(false);
+                tracing::error!(error = %e, "config reload refused; the previous config keeps serving");
+                Err(e)
+            }
+        }
+    }
+
+    /// Handles one request on the proxy listener. Never fails: every problem is an answer.
+    pub async fn handle(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> HttpResponse {
+        let received = tokio::time::Instant::now();
+        let request_id = self.ids.next_id();
+        let routes = self.routes.load_full();
+        let Some(route) = routes.get(req.uri().path()).cloned() else {
+            let resp = respond::rejection(&request_id, Rejection::UnknownRoute);
+            finish(
+                &routes.unknown,
+                "_unknown",
+                &request_id,
+                peer.ip(),
+                &resp,
+                received,
+            );
+            return resp;
+        };
+        let metrics = route.metrics.clone();
+        let name = route.config.name.as_str();
+        let trusted = &routes.config.server.trusted_proxies;
+        let client = client_ip(peer.ip(), req.headers(), trusted);
+
+        let resp = if !route.config.methods.contains(req.method()) {
+            let mut resp = respond::rejection(&request_id, Rejection::MethodNotAllowed);
+            let allow = route
+                .config
+                .methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                resp.headers_mut().insert(ALLOW, v);
+            }
+            resp
+        } else if let Ok(_permit) = self.shedder.clone().try_acquire_owned() {
+            self.shared.metrics.in_flight.inc();
+            let _in_flight = InFlightGuard(&self.shared.metrics);
+            req.extensions_mut().insert(RequestContext {
+                request_id: request_id.clone(),
+                peer,
+                client_ip: client,
+                peer_trusted: is_in(trusted, canonical(peer.ip())),
+                received,
+            });
+            let Ok(resp) = route.service.clone().oneshot(req).await;
+            resp
+        } else {
+            respond::rejection(&request_id, Rejection::Overloaded)
+        };
+        finish(&metrics, name, &request_id, client, &resp, received);
+        resp
+    }
+}
+
+/// Decrements the in-flight gauge however the request ends (including cancellation).
+struct InFlightGuard<'a>(&'a Metrics);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+/// Counts and logs a finished request.
+fn finish(
+    metrics: &crate::metrics::RouteMetrics,
+    route: &str,
+    request_id: &str,
+    client: std::net::IpAddr,
+    resp: &HttpResponse,
+    received: tokio::time::Instant,
+) {
+    let outcome = respond::outcome_of(resp);
+    let elapsed = received.elapsed();
+    metrics.record(outcome);
+    metrics.request_duration.observe(elapsed.as_secs_f64());
+    let reason = match outcome {
+        Outcome::Rejected(r) => r.reason(),
+        _ => "",
+    };
+    let upstream_status = match outcome {
+        Outcome::Forwarded(s) => s.as_u16(),
+        _ => 0,
+    };
+    tracing::info!(
+        request_id,
+        route,
+        outcome = outcome.label(),
+        reason,
+        status = resp.status().as_u16(),
+        upstream_status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        client_ip = %client,
+        "request finished"
+    );
+}
+
+/// Serves the proxy listener until `shutdown` resolves, then drains within `grace`.
+pub async fn run(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let read_timeout = gateway.routes().config.server.read_timeout;
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gateway.clone();
+        let service = service_fn(move |req| {
+            let gw = gw.clone();
+            async move { Ok::<_, Infallible>(gw.handle(req, peer).await) }
+        });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let gw = gateway.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                if e.is_timeout() {
+                    // The head did not arrive in time: no route can be named.
+                    let routes = gw.routes();
+                    routes
+                        .unknown
+                        .record(Outcome::Rejected(Rejection::ReadTimeout));
+                    tracing::info!(client_ip = %peer.ip(), reason = "read_timeout", "connection closed: request head too slow");
+                } else {
+                    tracing::debug!(error = %e, client_ip = %peer.ip(), "connection ended with an error");
+                }
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!(grace = ?grace, "listener closed; draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace elapsed with requests still in flight"),
+    }
+}

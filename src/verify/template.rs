@@ -1,0 +1,103 @@
+//! The signed-payload template of the generic scheme: `"{timestamp}.{body}"` and friends.
+
+/// One piece of the signed payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Bytes copied as written in the template.
+    Literal(Vec<u8>),
+    /// The raw request body.
+    Body,
+    /// The timestamp header's value, as sent.
+    Timestamp,
+    /// The id header's value, as sent.
+    Id,
+    /// The route's `public_url` plus the request's query string.
+    Url,
+}
+
+/// A parsed payload template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parses a template over `{body}`, `{timestamp}`, `{id}` and `{url}`.
+    ///
+    /// Any other `{...}` is an error rather than a literal, so a typo such as `{timstamp}`
+    /// is caught by `hookwall check` instead of producing signatures that never match.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut literal = Vec::new();
+        let mut rest = s;
+        while let Some(open) = rest.find('{') {
+            literal.extend_from_slice(&rest.as_bytes()[..open]);
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                return Err(format!("unclosed '{{' in payload template {s:?}"));
+            };
+            let part = match &after[..close] {
+                "body" => Part::Body,
+                "timestamp" => Part::Timestamp,
+                "id" => Part::Id,
+                "url" => Part::Url,
+                other => {
+                    return Err(format!(
+                        "unknown placeholder {{{other}}} in payload template (expected {{body}}, {{timestamp}}, {{id}} or {{url}})"
+                    ))
+                }
+            };
+            if !literal.is_empty() {
+                parts.push(Part::Literal(std::mem::take(&mut literal)));
+            }
+            parts.push(part);
+            rest = &after[close + 1..];
+        }
+        literal.extend_from_slice(rest.as_bytes());
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        Ok(Template { parts })
+    }
+
+    /// The parts in order.
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    /// Whether the template uses a placeholder.
+    pub fn uses(&self, part: &Part) -> bool {
+        self.parts.contains(part)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_placeholders_and_literals() {
+        let t = Template::parse("v0:{timestamp}:{body}").unwrap();
+        assert_eq!(
+            t.parts(),
+            &[
+                Part::Literal(b"v0:".to_vec()),
+                Part::Timestamp,
+                Part::Literal(b":".to_vec()),
+                Part::Body
+            ]
+        );
+    }
+
+    #[test]
+    fn body_only() {
+        assert_eq!(Template::parse("{body}").unwrap().parts(), &[Part::Body]);
+    }
+
+    #[test]
+    fn typo_is_an_error() {
+        let err = Template::parse("{timstamp}.{body}").unwrap_err();
+        assert!(err.contains("{timstamp}"), "{err}");
+        assert!(Template::parse("{body").is_err());
+    }
+}
