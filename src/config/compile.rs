@@ -138,7 +138,8 @@ fn parse(text: &str, cx: &mut Compiler) -> Option<RawConfig> {
 /// `route.0.verify.foo` (serde_ignored's spelling) → `route[0].verify.foo`.
 fn path_to_key(dotted: &str) -> String {
     let mut out = String::new();
-    for seg in dotted.split('.') {
+    // `?` marks an `Option` layer in serde_ignored's path; it is not a key.
+    for seg in dotted.split('.').filter(|s| *s != "?") {
         if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
             out.push_str(&format!("[{seg}]"));
         } else {
@@ -556,7 +557,13 @@ impl Compiler {
         let window = self.window(at, r, verifier.as_ref());
         let allow_ips = self.cidrs(&format!("{at}.allow_ips"), r.allow_ips.as_deref());
         let rate_limit = self.rate_limit(at, r);
-        let dedup = self.route_dedup(at, r, verifier.as_ref());
+        // From the raw table, so a broken verify table still gets its dedup rules checked.
+        let id_header = r
+            .verify
+            .as_ref()
+            .and_then(|v| v.id_header.as_deref())
+            .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok());
+        let dedup = self.route_dedup(at, r, id_header);
         let timeout = self.nonzero_duration(
             &format!("{at}.timeout"),
             r.timeout.as_deref(),
@@ -863,10 +870,9 @@ impl Compiler {
         &mut self,
         at: &str,
         r: &RawRoute,
-        verifier: Option<&Verifier>,
+        id_header: Option<HeaderName>,
     ) -> Option<DedupKeyConfig> {
         let path = format!("{at}.dedup");
-        let id_header = verifier.and_then(|v| v.scheme.id_header.clone());
         match &r.dedup {
             // Omitted: on exactly when the scheme carries a delivery id.
             None => id_header.map(|h| DedupKeyConfig {
@@ -880,12 +886,10 @@ impl Compiler {
                     required: true,
                 }),
                 None => {
-                    if verifier.is_some() {
-                        self.error(
-                            &path,
-                            "dedup = true needs a delivery id: set verify.id_header, or give a key such as { key = \"body-sha256\" }".to_owned(),
-                        );
-                    }
+                    self.error(
+                        &path,
+                        "dedup = true needs a delivery id: set verify.id_header, or give a key such as { key = \"body-sha256\" }".to_owned(),
+                    );
                     None
                 }
             },

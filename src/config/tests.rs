@@ -1,1 +1,302 @@
+//! One test per compile rule; the error text is asserted because operators read it.
 
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const ROUTE: &str = r#"
+[[route]]
+name = "r"
+path = "/r"
+upstream = "http://127.0.0.1:3000/r"
+secrets = [{ value = "s" }]
+[route.verify]
+header = "X-Sig"
+"#;
+
+fn ok(text: &str) -> Config {
+    compile_str(text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match compile_str(text, Path::new("t.toml")) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.errors.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+fn has(errs: &[String], needle: &str) -> bool {
+    errs.iter().any(|e| e.contains(needle))
+}
+
+#[test]
+fn defaults_match_the_contract() {
+    let c = ok(ROUTE);
+    assert_eq!(c.server.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.server.max_body, 1024 * 1024);
+    assert_eq!(c.server.read_timeout, Duration::from_secs(10));
+    assert_eq!(c.server.max_concurrency, 1024);
+    assert_eq!(c.server.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9090");
+    assert_eq!(c.dedup.store, StoreKind::Memory);
+    assert_eq!(c.dedup.call_timeout, Duration::from_millis(250));
+    assert_eq!(c.dedup.ttl, Duration::from_secs(72 * 3600));
+    assert_eq!(c.dedup.lease, Duration::from_secs(60));
+    assert_eq!(c.dedup.on_store_error, OnStoreError::Reject);
+    let r = &c.routes[0];
+    assert_eq!(r.methods, vec![http::Method::POST]);
+    assert_eq!(r.timeout, Duration::from_secs(10));
+    assert_eq!(r.max_body, 1024 * 1024);
+    assert_eq!(r.provider, "generic");
+    assert_eq!(r.dedup, None, "no id_header: dedup is off by default");
+    assert_eq!(r.window, None, "no timestamp_header: no window");
+}
+
+#[test]
+fn generic_route_with_id_and_timestamp_gets_dedup_and_a_5m_window() {
+    let c = ok(&format!("{ROUTE}timestamp_header = \"X-Ts\"\nid_header = \"X-Id\"\npayload = \"{{timestamp}}.{{body}}\"\n"));
+    let r = &c.routes[0];
+    assert_eq!(
+        r.dedup,
+        Some(DedupKeyConfig {
+            source: DedupSource::Header(http::HeaderName::from_static("x-id")),
+            required: true
+        })
+    );
+    assert_eq!(
+        r.window,
+        Some(Window {
+            past: Duration::from_secs(300),
+            future: Duration::from_secs(300)
+        })
+    );
+}
+
+#[test]
+fn burst_defaults_to_the_rate() {
+    let c = ok(&ROUTE.replace(
+        "[route.verify]",
+        "rate_limit = { per_second = 7 }\n[route.verify]",
+    ));
+    let rl = c.routes[0].rate_limit.clone().unwrap();
+    assert_eq!(rl.burst.get(), 7);
+    assert_eq!(rl.by, RateLimitBy::Route);
+    assert_eq!(rl.period, Duration::from_secs(1) / 7);
+}
+
+#[test]
+fn rate_limit_needs_exactly_one_rate() {
+    let e = errors(&ROUTE.replace(
+        "[route.verify]",
+        "rate_limit = { per_second = 1, per_minute = 2 }\n[route.verify]",
+    ));
+    assert!(
+        has(
+            &e,
+            "route[0].rate_limit: needs exactly one of per_second or per_minute"
+        ),
+        "{e:?}"
+    );
+    let e = errors(&ROUTE.replace(
+        "[route.verify]",
+        "rate_limit = { per_second = 0 }\n[route.verify]",
+    ));
+    assert!(
+        has(&e, "route[0].rate_limit.per_second: must be between 1"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_all_reported_with_their_path() {
+    let e = errors(&format!(
+        "[server]\nlisen = \"x\"\n[dedup]\nttl2 = \"1h\"\n{ROUTE}algo = \"x\"\n"
+    ));
+    assert!(has(&e, "server.lisen: unknown key"), "{e:?}");
+    assert!(has(&e, "dedup.ttl2: unknown key"), "{e:?}");
+    assert!(has(&e, "route[0].verify.algo: unknown key"), "{e:?}");
+}
+
+#[test]
+fn unknown_keys_inside_inline_tables_are_reported() {
+    let e = errors(&ROUTE.replace(
+        "[route.verify]",
+        "dedup = { key = \"body-sha256\", requird = false }\n[route.verify]",
+    ));
+    assert!(has(&e, "route[0].dedup.requird: unknown key"), "{e:?}");
+    let e = errors(&ROUTE.replace("{ value = \"s\" }", "{ value = \"s\", idd = \"x\" }"));
+    assert!(has(&e, "route[0].secrets[0].idd: unknown key"), "{e:?}");
+}
+
+#[test]
+fn secret_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let c = ok(&ROUTE.replace(
+        "{ value = \"s\" }",
+        &format!("{{ file = \"{}\" }}", file.display()),
+    ));
+    let sig = c.routes[0]
+        .verifier
+        .scheme
+        .sign(&c.routes[0].verifier.keys[0], b"x", None, None, None)
+        .unwrap();
+    let expected = crate::verify::PreparedMac::new(crate::verify::Algorithm::Sha256, b"from-file");
+    assert_eq!(
+        sig,
+        hex::encode(expected.compute(&[b"x"]).as_bytes()),
+        "trailing newline must be trimmed"
+    );
+    let e = errors(&ROUTE.replace("{ value = \"s\" }", "{ value = \"s\", env = \"X\" }"));
+    assert!(
+        has(&e, "needs exactly one of `value`, `env` or `file`"),
+        "{e:?}"
+    );
+    let e = errors(&ROUTE.replace("{ value = \"s\" }", "{ file = \"/nonexistent/hookwall\" }"));
+    assert!(
+        has(&e, "cannot read secret file \"/nonexistent/hookwall\""),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn errors_never_contain_secret_values() {
+    let e = errors(&ROUTE.replace(
+        "{ value = \"s\" }",
+        "{ value = \"super-secret-value\", env = \"X\" }",
+    ));
+    assert!(e.iter().all(|l| !l.contains("super-secret-value")), "{e:?}");
+}
+
+#[test]
+fn payload_placeholders_need_their_headers() {
+    let e = errors(&format!("{ROUTE}payload = \"{{timestamp}}.{{body}}\"\n"));
+    assert!(
+        has(&e, "uses {timestamp} but timestamp_header is not set"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{ROUTE}payload = \"{{url}}{{body}}\"\n"));
+    assert!(has(&e, "route[0].public_url: is required"), "{e:?}");
+}
+
+#[test]
+fn dedup_true_without_an_id_is_an_error() {
+    let e = errors(&ROUTE.replace("[route.verify]", "dedup = true\n[route.verify]"));
+    assert!(
+        has(&e, "route[0].dedup: dedup = true needs a delivery id"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn dedup_keys_parse() {
+    for (key, source) in [
+        (
+            "header:X-Request-Id",
+            DedupSource::Header(http::HeaderName::from_static("x-request-id")),
+        ),
+        ("json:/data/id", DedupSource::JsonPointer("/data/id".into())),
+        ("body-sha256", DedupSource::BodySha256),
+    ] {
+        let c = ok(&ROUTE.replace(
+            "[route.verify]",
+            &format!("dedup = {{ key = \"{key}\" }}\n[route.verify]"),
+        ));
+        assert_eq!(c.routes[0].dedup.as_ref().unwrap().source, source);
+    }
+    let e = errors(&ROUTE.replace(
+        "[route.verify]",
+        "dedup = { key = \"json:id\" }\n[route.verify]",
+    ));
+    assert!(has(&e, "must start with '/'"), "{e:?}");
+    let e = errors(&ROUTE.replace(
+        "[route.verify]",
+        "dedup = { key = \"cookie:x\" }\n[route.verify]",
+    ));
+    assert!(has(&e, "unknown dedup key \"cookie:x\""), "{e:?}");
+}
+
+#[test]
+fn lease_must_exceed_timeout_only_for_dedup_routes() {
+    let dedup_route = ROUTE.replace(
+        "[route.verify]",
+        "timeout = \"60s\"\ndedup = { key = \"body-sha256\" }\n[route.verify]",
+    );
+    let e = errors(&dedup_route);
+    assert!(
+        has(
+            &e,
+            "dedup.lease (1m) must be longer than this route's timeout (1m)"
+        ),
+        "{e:?}"
+    );
+    ok(&ROUTE.replace("[route.verify]", "timeout = \"60s\"\n[route.verify]"));
+}
+
+#[test]
+fn bare_addresses_are_single_host_networks() {
+    let c = ok(&ROUTE.replace(
+        "[route.verify]",
+        "allow_ips = [\"192.0.2.1\", \"2001:db8::/32\"]\n[route.verify]",
+    ));
+    assert_eq!(c.routes[0].allow_ips[0].to_string(), "192.0.2.1/32");
+}
+
+#[test]
+fn reserved_and_unsupported_values_are_explained() {
+    let e = errors(&ROUTE.replace("name = \"r\"", "name = \"_unknown\""));
+    assert!(has(&e, "\"_unknown\" is reserved"), "{e:?}");
+    let e = errors(&format!("[dedup]\nstore = \"redis\"\n{ROUTE}"));
+    assert!(
+        has(
+            &e,
+            "dedup.store: the Redis store is not available in this build yet"
+        ),
+        "{e:?}"
+    );
+    let e = errors(&ROUTE.replace("name = \"r\"", "name = \"r\"\nprovider = \"stripe\""));
+    assert!(
+        has(&e, "route[0].provider: unknown provider \"stripe\""),
+        "{e:?}"
+    );
+    let e = errors("");
+    assert!(has(&e, "no [[route]] is configured"), "{e:?}");
+}
+
+#[test]
+fn syntax_errors_carry_line_and_column() {
+    let e = compile_str("[server]\nlisten = \n", Path::new("t.toml")).unwrap_err();
+    assert_eq!(e.errors[0].position.map(|p| p.0), Some(2));
+    let e = compile_str(
+        "[server]\nmax_concurrency = \"many\"\n",
+        Path::new("t.toml"),
+    )
+    .unwrap_err();
+    assert_eq!(e.errors[0].position.map(|p| p.0), Some(2), "{e}");
+}
+
+#[test]
+fn tolerance_without_timestamp_is_a_warning_not_an_error() {
+    let c = ok(&ROUTE.replace("[route.verify]", "tolerance = \"1m\"\n[route.verify]"));
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("tolerance has no effect")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn forward_headers_may_not_set_gateway_headers() {
+    let e = errors(&ROUTE.replace(
+        "[route.verify]",
+        "forward_headers = { add = { \"X-Hookwall-Verified\" = \"yes\" } }\n[route.verify]",
+    ));
+    assert!(
+        has(&e, "X-Hookwall-* headers are set by the gateway itself"),
+        "{e:?}"
+    );
+}

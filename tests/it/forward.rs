@@ -1,0 +1,172 @@
+//! What the upstream receives (CONTRACT §4) and what the provider gets back.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+async fn setup(route_extra: &str) -> (Upstream, TestGateway) {
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        "",
+        &standard_route(&up.url(), route_extra),
+    ))
+    .await;
+    (up, gw)
+}
+
+#[tokio::test]
+async fn whitespace_sensitive_json_and_non_utf8_bodies_arrive_byte_for_byte() {
+    let (up, gw) = setup("").await;
+    let bodies: [&[u8]; 4] = [
+        b"{ \"a\" :  1,\n\t\"b\": [1 ,2]  }\r\n",
+        b"{\"name\":\"\\u00e4\",\"raw\":\"\xc3\xa4\"}",
+        b"\xff\xfe\x00binary\x00\x80",
+        b"",
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        let resp = post(
+            &gw.url("/webhooks/acme"),
+            &signed(body, NOW, &format!("b-{i}")),
+            body,
+        )
+        .await;
+        assert_eq!(resp.0, 200, "{}", resp.2);
+        assert_eq!(up.seen()[i].body.as_ref(), *body);
+        assert_eq!(
+            up.seen()[i].headers["content-length"],
+            body.len().to_string()
+        );
+    }
+}
+
+#[tokio::test]
+async fn upstream_gets_forwarding_headers_and_no_spoofed_gateway_headers() {
+    let (up, gw) = setup("").await;
+    let mut h = signed(b"{}", NOW, "evt_h");
+    h.push(("X-Hookwall-Verified".into(), "spoofed".into()));
+    h.push(("X-Hookwall-Route".into(), "spoofed".into()));
+    h.push(("X-Forwarded-For".into(), "6.6.6.6".into()));
+    h.push(("Connection".into(), "keep-alive, X-Hop".into()));
+    h.push(("X-Hop".into(), "must-not-pass".into()));
+    h.push(("X-Custom".into(), "kept".into()));
+    let resp = post(&format!("{}?a=1&b=2", gw.url("/webhooks/acme")), &h, b"{}").await;
+    assert_eq!(resp.0, 200);
+    let seen = &up.seen()[0];
+    let hd = &seen.headers;
+    assert_eq!(seen.uri.path(), "/hooks/acme");
+    assert_eq!(seen.uri.query(), Some("a=1&b=2"));
+    assert_eq!(hd["host"], up.addr.to_string());
+    assert_eq!(hd["x-forwarded-host"], gw.addr.to_string());
+    assert_eq!(hd["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(hd["x-forwarded-proto"], "http");
+    assert_eq!(hd["x-hookwall-route"], "acme");
+    assert_eq!(hd["x-hookwall-verified"], "generic");
+    assert_eq!(hd["x-hookwall-delivery-id"], "evt_h");
+    assert_eq!(hd["x-request-id"].to_str().unwrap().len(), 24);
+    assert_eq!(hd["x-custom"], "kept");
+    assert_eq!(hd["x-sig"], h[0].1.as_str());
+    assert!(!hd.contains_key("x-hop"));
+    assert_eq!(hd.get_all("x-hookwall-verified").iter().count(), 1);
+}
+
+#[tokio::test]
+async fn strip_signature_and_added_headers() {
+    let (up, gw) =
+        setup("forward_headers = { strip_signature = true, add = { \"X-Env\" = \"prod\" } }").await;
+    assert_eq!(
+        post(&gw.url("/webhooks/acme"), &signed(b"{}", NOW, "s"), b"{}")
+            .await
+            .0,
+        200
+    );
+    let hd = &up.seen()[0].headers;
+    assert!(!hd.contains_key("x-sig"));
+    assert_eq!(hd["x-env"], "prod");
+}
+
+#[tokio::test]
+async fn upstream_status_and_body_are_passed_back_unchanged() {
+    let (up, gw) = setup("").await;
+    for status in [201u16, 204, 302, 410, 418, 503] {
+        up.answer(status, Duration::ZERO);
+        let resp = post(
+            &gw.url("/webhooks/acme"),
+            &signed(b"{}", NOW, &format!("st-{status}")),
+            b"{}",
+        )
+        .await;
+        assert_eq!(resp.0, status);
+        if status != 204 {
+            assert_eq!(resp.2, "upstream-ok");
+        }
+    }
+    assert_eq!(
+        gw.metric(r#"hookwall_upstream_responses_total{route="acme",class="4xx"}"#)
+            .await,
+        2.0
+    );
+    assert_eq!(
+        gw.metric(r#"hookwall_upstream_responses_total{route="acme",class="5xx"}"#)
+            .await,
+        1.0
+    );
+    // Upstream answers are forwarded, not rejections.
+    assert_eq!(
+        gw.metric(r#"hookwall_requests_total{route="acme",outcome="forwarded"}"#)
+            .await,
+        6.0
+    );
+}
+
+#[tokio::test]
+async fn every_answer_carries_its_own_request_id() {
+    let (up, gw) = setup("").await;
+    let a = post(&gw.url("/webhooks/acme"), &[], b"{}").await;
+    let b = post(&gw.url("/webhooks/acme"), &[], b"{}").await;
+    let id = |r: &Answer| {
+        serde_json::from_str::<serde_json::Value>(&r.2).unwrap()["request_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(id(&a), id(&b));
+    assert_eq!(
+        post(&gw.url("/webhooks/acme"), &signed(b"{}", NOW, "rid"), b"{}")
+            .await
+            .0,
+        200
+    );
+    let sent = up.seen()[0].headers["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(sent != id(&a) && sent != id(&b));
+}
+
+#[tokio::test]
+async fn connection_lost_after_sending_is_502_upstream_error() {
+    use tokio::io::AsyncReadExt;
+    // An "upstream" that reads the request and hangs up without answering.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            drop(s);
+        }
+    });
+    let gw = TestGateway::start(&config_with(
+        "",
+        "",
+        &standard_route(&format!("http://{addr}"), ""),
+    ))
+    .await;
+    let h = signed(b"{}", NOW, "evt_lost");
+    let resp = post(&gw.url("/webhooks/acme"), &h, b"{}").await;
+    assert_eq!((resp.0, reason(&resp)), (502, "upstream_error".into()));
+    // Released: the retry is not answered in_flight or duplicate.
+    let again = post(&gw.url("/webhooks/acme"), &h, b"{}").await;
+    assert_eq!(reason(&again), "upstream_error");
+}
