@@ -194,6 +194,71 @@ impl Gateway {
     }
 }
 
+/// The TCP stream, noting whether bytes of a request head are pending.
+///
+/// hyper's header timer also runs while a keep-alive connection sits idle between
+/// requests, and reports both cases as the same timeout. Only a head that started to
+/// arrive and then stalled (slowloris) is a `read_timeout` rejection; an idle connection
+/// closing is routine.
+struct TrackedStream {
+    inner: tokio::net::TcpStream,
+    /// Bytes arrived since the last response bytes were written.
+    reading: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for TrackedStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.reading.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        poll
+    }
+}
+
+impl tokio::io::AsyncWrite for TrackedStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.reading.store(false, std::sync::atomic::Ordering::Relaxed);
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.reading.store(false, std::sync::atomic::Ordering::Relaxed);
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// Decrements the in-flight gauge however the request ends (including cancellation).
 struct InFlightGuard<'a>(&'a Metrics);
 
@@ -274,18 +339,24 @@ pub async fn run(
             let gw = gw.clone();
             async move { Ok::<_, Infallible>(gw.handle(req, peer).await) }
         });
+        let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stream = TrackedStream {
+            inner: stream,
+            reading: reading.clone(),
+        };
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         let gw = gateway.clone();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
-                if e.is_timeout() {
+                let stalled_head = reading.load(std::sync::atomic::Ordering::Relaxed);
+                if e.is_timeout() && stalled_head {
                     // The head did not arrive in time: no route can be named.
                     let routes = gw.routes();
                     routes
                         .unknown
                         .record(Outcome::Rejected(Rejection::ReadTimeout));
                     tracing::info!(client_ip = %peer.ip(), reason = "read_timeout", "connection closed: request head too slow");
-                } else {
+                } else if !e.is_timeout() {
                     tracing::debug!(error = %e, client_ip = %peer.ip(), "connection ended with an error");
                 }
             }

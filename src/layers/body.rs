@@ -38,7 +38,10 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    match Limited::new(body, max).collect().await {
+    // `Limited` bounds the buffering, which is why this is the one allowed `collect`.
+    #[allow(clippy::disallowed_methods)]
+    let collected = Limited::new(body, max).collect().await;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(ReadError::TooLarge),
         Err(e) => Err(ReadError::Broken(e)),

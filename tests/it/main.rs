@@ -1,5 +1,8 @@
 //! One integration binary (ripgrep/tower style): real gateway, real upstream, loopback only.
 
+// The harness may panic on setup failures and read the small bodies it sent itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 mod support;
 
 mod admin;

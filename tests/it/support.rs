@@ -23,27 +23,27 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 /// The HMAC secret every test route uses.
-pub const SECRET: &str = "test-secret-do-not-log-7f3a";
+pub(crate) const SECRET: &str = "test-secret-do-not-log-7f3a";
 /// A second secret for rotation tests.
-pub const OLD_SECRET: &str = "old-secret-also-never-logged";
+pub(crate) const OLD_SECRET: &str = "old-secret-also-never-logged";
 /// The fake "now" of in-process gateways.
-pub const NOW: i64 = 1_800_000_000;
+pub(crate) const NOW: i64 = 1_800_000_000;
 
 /// One request as the upstream saw it.
 #[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: http::Method,
-    pub uri: http::Uri,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+pub(crate) struct Seen {
+    pub(crate) method: http::Method,
+    pub(crate) uri: http::Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 /// How the upstream answers.
 #[derive(Debug, Clone)]
-pub struct Behaviour {
-    pub status: StatusCode,
-    pub body: &'static str,
-    pub delay: Duration,
+pub(crate) struct Behaviour {
+    pub(crate) status: StatusCode,
+    pub(crate) body: &'static str,
+    pub(crate) delay: Duration,
 }
 
 impl Default for Behaviour {
@@ -57,8 +57,8 @@ impl Default for Behaviour {
 }
 
 /// A real HTTP server on 127.0.0.1 that records requests.
-pub struct Upstream {
-    pub addr: SocketAddr,
+pub(crate) struct Upstream {
+    pub(crate) addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     behaviour: Arc<Mutex<Behaviour>>,
     hits: Arc<AtomicUsize>,
@@ -67,13 +67,13 @@ pub struct Upstream {
 
 impl Upstream {
     /// Starts on a free port.
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::start_on(listener).await
     }
 
     /// Starts on a given listener (to come up on a port that was down).
-    pub async fn start_on(listener: TcpListener) -> Self {
+    pub(crate) async fn start_on(listener: TcpListener) -> Self {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let behaviour = Arc::new(Mutex::new(Behaviour::default()));
@@ -131,31 +131,31 @@ impl Upstream {
     }
 
     /// Changes how it answers from now on.
-    pub fn answer(&self, status: u16, delay: Duration) {
+    pub(crate) fn answer(&self, status: u16, delay: Duration) {
         let mut b = self.behaviour.lock().unwrap();
         b.status = StatusCode::from_u16(status).unwrap();
         b.delay = delay;
     }
 
     /// Requests received so far.
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
     /// How many requests arrived.
-    pub fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 
     /// Stops accepting (existing connections are dropped with the runtime).
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
@@ -167,17 +167,17 @@ impl Drop for Upstream {
 }
 
 /// A gateway running in this process on free ports.
-pub struct TestGateway {
-    pub addr: SocketAddr,
-    pub admin: SocketAddr,
-    pub gateway: Arc<Gateway>,
-    pub clock: Arc<FakeClock>,
+pub(crate) struct TestGateway {
+    pub(crate) addr: SocketAddr,
+    pub(crate) admin: SocketAddr,
+    pub(crate) gateway: Arc<Gateway>,
+    pub(crate) clock: Arc<FakeClock>,
     stop: Option<tokio::sync::watch::Sender<bool>>,
     done: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The standard route: generic HMAC over `{timestamp}.{body}`, id header, dedup on.
-pub fn standard_route(upstream: &str, extra: &str) -> String {
+pub(crate) fn standard_route(upstream: &str, extra: &str) -> String {
     format!(
         r#"
 [[route]]
@@ -198,7 +198,7 @@ id_header = "X-Delivery"
 }
 
 /// `[server]`/`[admin]`/`[dedup]` tables on free ports plus `routes`.
-pub fn config_with(server_extra: &str, dedup_extra: &str, routes: &str) -> String {
+pub(crate) fn config_with(server_extra: &str, dedup_extra: &str, routes: &str) -> String {
     format!(
         r#"
 [server]
@@ -217,7 +217,7 @@ lease = "5s"
 
 impl TestGateway {
     /// Starts a gateway for `config` with a memory store and a fake clock at [`NOW`].
-    pub async fn start(config: &str) -> Self {
+    pub(crate) async fn start(config: &str) -> Self {
         let cfg = compile_str(config, std::path::Path::new("test.toml"))
             .unwrap_or_else(|e| panic!("{e}"));
         let store: Arc<dyn DedupStore> = Arc::new(MemoryStore::new(cfg.dedup.max_entries));
@@ -225,7 +225,7 @@ impl TestGateway {
     }
 
     /// Starts with an explicit store.
-    pub async fn start_with(cfg: hookwall::config::Config, store: Arc<dyn DedupStore>) -> Self {
+    pub(crate) async fn start_with(cfg: hookwall::config::Config, store: Arc<dyn DedupStore>) -> Self {
         let clock = Arc::new(FakeClock::at(NOW));
         let grace = cfg.server.shutdown_grace;
         let proxy = TcpListener::bind(cfg.server.listen).await.unwrap();
@@ -258,17 +258,17 @@ impl TestGateway {
     }
 
     /// `http://ADDR` + path.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// `http://ADMIN` + path.
-    pub fn admin_url(&self, path: &str) -> String {
+    pub(crate) fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin)
     }
 
     /// Stops and waits for the drain.
-    pub async fn shutdown(mut self) {
+    pub(crate) async fn shutdown(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(true);
         }
@@ -279,7 +279,7 @@ impl TestGateway {
 
     /// The value of one sample in `/metrics`, e.g.
     /// `hookwall_rejections_total{route="acme",reason="invalid_signature"}`.
-    pub async fn metric(&self, sample: &str) -> f64 {
+    pub(crate) async fn metric(&self, sample: &str) -> f64 {
         let text = get(&self.admin_url("/metrics"), &[]).await.2;
         metric_value(&text, sample).unwrap_or(0.0)
     }
@@ -295,7 +295,7 @@ impl Drop for TestGateway {
 }
 
 /// Finds a sample by name and labels (label order as written by the exposition).
-pub fn metric_value(text: &str, sample: &str) -> Option<f64> {
+pub(crate) fn metric_value(text: &str, sample: &str) -> Option<f64> {
     let (name, labels) = match sample.split_once('{') {
         Some((n, l)) => (n, l.trim_end_matches('}')),
         None => (sample, ""),
@@ -314,7 +314,7 @@ pub fn metric_value(text: &str, sample: &str) -> Option<f64> {
 }
 
 /// HMAC-SHA256 hex, computed here independently of the gateway's code.
-pub fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
+pub(crate) fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     for p in parts {
         mac.update(p);
@@ -323,12 +323,12 @@ pub fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
 }
 
 /// Headers of a valid delivery for the standard route.
-pub fn signed(body: &[u8], ts: i64, delivery: &str) -> Vec<(String, String)> {
+pub(crate) fn signed(body: &[u8], ts: i64, delivery: &str) -> Vec<(String, String)> {
     signed_with(SECRET, body, ts, delivery)
 }
 
 /// Like [`signed`] with another secret.
-pub fn signed_with(secret: &str, body: &[u8], ts: i64, delivery: &str) -> Vec<(String, String)> {
+pub(crate) fn signed_with(secret: &str, body: &[u8], ts: i64, delivery: &str) -> Vec<(String, String)> {
     let ts_s = ts.to_string();
     let sig = hmac_hex(secret, &[ts_s.as_bytes(), b".", body]);
     vec![
@@ -339,10 +339,10 @@ pub fn signed_with(secret: &str, body: &[u8], ts: i64, delivery: &str) -> Vec<(S
 }
 
 /// The answer to a request: status, headers, body text.
-pub type Answer = (u16, HeaderMap, String);
+pub(crate) type Answer = (u16, HeaderMap, String);
 
 /// A client on its own connection pool.
-pub fn client() -> hyper_util::client::legacy::Client<
+pub(crate) fn client() -> hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
     Full<Bytes>,
 > {
@@ -350,7 +350,7 @@ pub fn client() -> hyper_util::client::legacy::Client<
 }
 
 /// Sends one request and reads the whole answer (bounded: 10 s).
-pub async fn send(method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Answer {
+pub(crate) async fn send(method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Answer {
     let mut req = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(k.as_str(), v.as_str());
@@ -372,17 +372,17 @@ pub async fn send(method: &str, url: &str, headers: &[(String, String)], body: &
 }
 
 /// POST.
-pub async fn post(url: &str, headers: &[(String, String)], body: &[u8]) -> Answer {
+pub(crate) async fn post(url: &str, headers: &[(String, String)], body: &[u8]) -> Answer {
     send("POST", url, headers, body).await
 }
 
 /// GET.
-pub async fn get(url: &str, headers: &[(String, String)]) -> Answer {
+pub(crate) async fn get(url: &str, headers: &[(String, String)]) -> Answer {
     send("GET", url, headers, b"").await
 }
 
 /// The `error` field of a gateway answer.
-pub fn reason(answer: &Answer) -> String {
+pub(crate) fn reason(answer: &Answer) -> String {
     serde_json::from_str::<serde_json::Value>(&answer.2)
         .ok()
         .and_then(|v| v["error"].as_str().map(str::to_owned))
@@ -390,13 +390,13 @@ pub fn reason(answer: &Answer) -> String {
 }
 
 /// A loopback address nothing listens on (bound, then released).
-pub async fn dead_port() -> SocketAddr {
+pub(crate) async fn dead_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap()
 }
 
 /// Polls `cond` every 10 ms for up to 5 s (for events in another task, not for timing).
-pub async fn wait_until(mut cond: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(mut cond: impl FnMut() -> bool) {
     for _ in 0..500 {
         if cond() {
             return;
