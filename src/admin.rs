@@ -57,6 +57,10 @@ fn route_json(cfg: &RouteConfig) -> serde_json::Value {
     let dedup = cfg.dedup.as_ref().map(|d| {
         let key = match &d.source {
             DedupSource::Header(h) => format!("header:{h}"),
+            DedupSource::AnyHeader(hs) => format!(
+                "header:{}",
+                hs.iter().map(|h| h.as_str()).collect::<Vec<_>>().join("|")
+            ),
             DedupSource::JsonPointer(p) => format!("json:{p}"),
             DedupSource::BodySha256 => "body-sha256".to_owned(),
         };

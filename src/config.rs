@@ -136,6 +136,8 @@ pub struct RateLimitConfig {
 pub enum DedupSource {
     /// A request header.
     Header(HeaderName),
+    /// The first of these headers that is present (presets whose provider renamed it).
+    AnyHeader(Vec<HeaderName>),
     /// A JSON pointer into the body.
     JsonPointer(String),
     /// The SHA-256 of the body.
@@ -202,4 +204,6 @@ pub struct RouteConfig {
     pub public_url: Option<String>,
     /// Secret labels (id or index), in order, for metrics.
     pub secret_labels: Vec<String>,
+    /// A provider control request the gateway answers itself.
+    pub handshake: Option<crate::verify::presets::HandshakeKind>,
 }

@@ -5,6 +5,8 @@
 //! 3. [`body`] — capped read: `413 body_too_large`, `408 read_timeout`
 //! 4. [`signature`] — over the raw bytes: `401 missing_signature` / `invalid_signature`
 //! 5. [`timestamp`] — only once the signature vouched for it: `401 timestamp_out_of_window`
+//!    then [`handshake`] — provider control requests answered by the gateway (WooCommerce's
+//!    unsigned ping is matched just before the signature check)
 //! 6. [`dedup`] — two-phase, only for authentic requests: `200 duplicate`, `409 in_flight`,
 //!    `400 missing_dedup_key`, `503 dedup_unavailable`
 //!
@@ -14,6 +16,7 @@
 
 pub mod body;
 pub mod dedup;
+pub mod handshake;
 pub mod ip_allow;
 pub mod rate_limit;
 pub mod signature;
@@ -31,6 +34,7 @@ use crate::respond::{self, HttpResponse};
 
 pub use body::BodyLayer;
 pub use dedup::DedupLayer;
+pub use handshake::HandshakeLayer;
 pub use ip_allow::IpAllowLayer;
 pub use rate_limit::RateLimitLayer;
 pub use signature::SignatureLayer;

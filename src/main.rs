@@ -9,6 +9,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => cli::check(&config),
+        Command::Sign {
+            config,
+            route,
+            body_file,
+            curl,
+            timestamp,
+            id,
+        } => cli::sign(&cli::SignArgs {
+            config: &config,
+            route: &route,
+            body_file: &body_file,
+            curl: curl.as_deref(),
+            timestamp,
+            id: id.as_deref(),
+        }),
         Command::Run { config } => {
             let _guard = cli::init_logging(cli.log_format);
             match tokio::runtime::Runtime::new() {

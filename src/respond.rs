@@ -54,6 +54,27 @@ pub fn duplicate(request_id: &str) -> HttpResponse {
     json(StatusCode::OK, body, Outcome::Duplicate)
 }
 
+/// A provider handshake answered by the gateway itself (counted as outcome `handshake`).
+pub fn handshake(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> HttpResponse {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    if !body_is_empty(&resp) {
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    resp.extensions_mut().insert(Outcome::Handshake);
+    resp
+}
+
+fn body_is_empty(resp: &HttpResponse) -> bool {
+    use hyper::body::Body;
+    resp.body().size_hint().exact() == Some(0)
+}
+
 /// The outcome a response carries (`rejected/upstream_error` if a layer forgot to set one,
 /// which would be a bug: better counted wrong than not counted).
 pub fn outcome_of(resp: &HttpResponse) -> Outcome {

@@ -215,7 +215,8 @@ impl tokio::io::AsyncRead for TrackedStream {
         let before = buf.filled().len();
         let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.reading.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.reading
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         poll
     }
@@ -227,7 +228,8 @@ impl tokio::io::AsyncWrite for TrackedStream {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        self.reading.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.reading
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -236,7 +238,8 @@ impl tokio::io::AsyncWrite for TrackedStream {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        self.reading.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.reading
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 

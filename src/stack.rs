@@ -19,7 +19,8 @@ use crate::forward::{Forward, Upstream, UpstreamSettings};
 use crate::layers::dedup::DedupTimings;
 use crate::layers::rate_limit::Limiter;
 use crate::layers::{
-    BodyLayer, DedupLayer, IpAllowLayer, RateLimitLayer, SignatureLayer, TimestampLayer,
+    BodyLayer, DedupLayer, HandshakeLayer, IpAllowLayer, RateLimitLayer, SignatureLayer,
+    TimestampLayer,
 };
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::respond::HttpResponse;
@@ -87,6 +88,15 @@ pub fn build_route(
         )
     })?;
 
+    let verifier = Arc::new(cfg.verifier.clone());
+    let handshake = cfg
+        .handshake
+        .map(|kind| (kind, HandshakeLayer::new(kind, verifier.clone())));
+    let (unsigned_handshake, signed_handshake) = match handshake {
+        Some((kind, layer)) if HandshakeLayer::before_signature(kind) => (Some(layer), None),
+        Some((_, layer)) => (None, Some(layer)),
+        None => (None, None),
+    };
     let stack = ServiceBuilder::new()
         // Header-only and cheapest: a disallowed client costs one lookup.
         .option_layer((!cfg.allow_ips.is_empty()).then(|| IpAllowLayer::new(cfg.allow_ips.clone())))
@@ -98,9 +108,11 @@ pub fn build_route(
         )
         // The only buffering: capped, with a deadline.
         .layer(BodyLayer::new(cfg.max_body, read_timeout))
+        // WooCommerce's creation ping carries no signature; matched by its exact body only.
+        .option_layer(unsigned_handshake)
         // Authenticity over the raw bytes.
         .layer(SignatureLayer::new(
-            Arc::new(cfg.verifier.clone()),
+            verifier.clone(),
             cfg.public_url.as_deref().map(Arc::from),
             metrics.clone(),
         ))
@@ -109,6 +121,8 @@ pub fn build_route(
             cfg.window
                 .map(|w| TimestampLayer::new(w, shared.clock.clone(), metrics.clone())),
         )
+        // Provider control requests, answered only once authentic and fresh.
+        .option_layer(signed_handshake)
         // Uniqueness, only for authentic and fresh deliveries.
         .option_layer(cfg.dedup.clone().map(|key| {
             DedupLayer::new(
@@ -144,9 +158,16 @@ pub fn checks(cfg: &RouteConfig) -> Vec<&'static str> {
         out.push("rate_limit");
     }
     out.push("body_limit");
+    let unsigned_ping = cfg.handshake.is_some_and(HandshakeLayer::before_signature);
+    if unsigned_ping {
+        out.push("handshake");
+    }
     out.push("signature");
     if cfg.window.is_some() {
         out.push("timestamp");
+    }
+    if cfg.handshake.is_some() && !unsigned_ping {
+        out.push("handshake");
     }
     if cfg.dedup.is_some() {
         out.push("dedup");

@@ -1,26 +1,43 @@
 //! Signature schemes: what a provider signs, and how hookwall checks it.
 //!
-//! A [`Verifier`] is a scheme plus the route's keys (several during rotation; any one may
-//! match). It looks only at the raw body bytes and the headers, never at parsed JSON.
-//! The same scheme code signs (for `hookwall sign` and tests), so signing and verifying
-//! cannot drift apart.
+//! A [`Verifier`] is one or more schemes, each with the route's keys in the form that
+//! scheme needs (several during rotation; any one may match). Schemes look only at the raw
+//! body bytes and the headers, never at re-serialised JSON. Signing (for `hookwall sign`
+//! and tests) uses the same scheme code, so the two cannot drift apart.
+//!
+//! Per-scheme files: [`hmac_scheme`] (the generic HMAC family, which most presets are),
+//! [`twilio`], [`mailgun`], [`asymmetric`] (Ed25519, ECDSA P-256), [`token`] (shared
+//! tokens and Basic auth); [`presets`] maps provider names to schemes; [`keys`] turns
+//! configured secrets into key material.
 
+pub mod asymmetric;
 pub mod hmac_scheme;
+pub mod keys;
 pub mod mac;
+pub mod mailgun;
+pub mod presets;
 pub mod template;
+pub mod token;
+pub mod twilio;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, Method};
 
-pub use hmac_scheme::{Encoding, HmacScheme};
+pub use hmac_scheme::{
+    Encoding, HmacScheme, SigFormat, TimestampFrom, TimestampSource, TimestampUnit,
+};
 pub use mac::{Algorithm, PreparedMac};
 pub use template::{Part, Template};
 
 /// Longest signature header hookwall will look at; longer ones are refused unread.
 pub const MAX_SIGNATURE_HEADER_LEN: usize = 8 * 1024;
+/// Most signatures looked at in one header (rotation needs two or three).
+pub const MAX_SIGNATURES: usize = 16;
 
-/// What a scheme needs from the request besides its headers.
+/// What a scheme needs from the request.
 #[derive(Debug, Clone, Copy)]
 pub struct SignedRequest<'a> {
+    /// The request method.
+    pub method: &'a Method,
     /// The request headers as received.
     pub headers: &'a HeaderMap,
     /// The exact body bytes.
@@ -34,18 +51,18 @@ pub struct SignedRequest<'a> {
 pub enum SignedTimestamp {
     /// The scheme carries no timestamp.
     None,
-    /// Unix seconds.
-    Unix(i64),
-    /// A timestamp was present (and signed) but is not a number.
+    /// Unix time in milliseconds.
+    UnixMs(i64),
+    /// A timestamp was present (and signed) but is not a valid time.
     Malformed,
 }
 
 /// The outcome of checking one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Key number `key` produced the presented signature.
+    /// Secret number `key` (config order) produced the presented signature.
     Valid {
-        /// Index of the matching key in the route's `secrets`.
+        /// Index of the matching secret in the route's `secrets`.
         key: usize,
         /// The authenticated timestamp, for the window check.
         timestamp: SignedTimestamp,
@@ -56,32 +73,174 @@ pub enum Verdict {
     Invalid,
 }
 
-/// One secret, prepared for the scheme, with the label metrics use for it.
-#[derive(Clone, Debug)]
-pub struct Key {
-    /// `id` from the config, else the secret's index as a string.
-    pub label: String,
-    /// The keyed MAC state, ready to clone per request.
-    pub mac: PreparedMac,
+impl Verdict {
+    /// Combines verdicts of several schemes: any valid wins, then invalid, then missing.
+    fn or(self, other: Verdict) -> Verdict {
+        match (self, other) {
+            (v @ Verdict::Valid { .. }, _) | (_, v @ Verdict::Valid { .. }) => v,
+            (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
+            _ => Verdict::Missing,
+        }
+    }
 }
 
-/// A scheme (currently the generic HMAC one) and the route's keys.
+/// Key material for one configured secret.
 #[derive(Clone, Debug)]
-pub struct Verifier {
-    /// How the signature is built and carried.
-    pub scheme: HmacScheme,
-    /// Candidate keys, in config order.
+pub enum KeyMaterial {
+    /// A keyed HMAC.
+    Mac(PreparedMac),
+    /// An Ed25519 public key (Discord, Standard Webhooks `v1a`).
+    Ed25519(Box<ed25519_dalek::VerifyingKey>),
+    /// An ECDSA P-256 public key (SendGrid).
+    P256(Box<p256::ecdsa::VerifyingKey>),
+    /// A shared token compared as a whole (GitLab, Basic auth).
+    Token(crate::secret::Secret),
+}
+
+/// One secret, prepared for a scheme, with the label metrics use for it.
+#[derive(Clone, Debug)]
+pub struct Key {
+    /// Position in the route's `secrets`.
+    pub index: usize,
+    /// `id` from the config, else the index as a string.
+    pub label: String,
+    /// The prepared key.
+    pub material: KeyMaterial,
+}
+
+impl Key {
+    /// The keyed HMAC, for schemes that use one.
+    pub fn mac(&self) -> Option<&PreparedMac> {
+        match &self.material {
+            KeyMaterial::Mac(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// How one scheme checks (and, where possible, makes) a signature.
+#[derive(Clone, Debug)]
+pub enum Scheme {
+    /// The HMAC family: generic, Stripe, GitHub, Slack, Standard Webhooks, ...
+    Hmac(HmacScheme),
+    /// Twilio: URL + sorted form parameters, HMAC-SHA1.
+    Twilio(twilio::TwilioScheme),
+    /// Mailgun: the signature object inside the JSON body.
+    Mailgun(mailgun::MailgunScheme),
+    /// Ed25519 or ECDSA P-256 over timestamp + body.
+    Asymmetric(asymmetric::AsymmetricScheme),
+    /// A shared token or Basic credentials in a header.
+    Token(token::TokenScheme),
+}
+
+impl Scheme {
+    fn verify(&self, keys: &[Key], req: &SignedRequest<'_>) -> Verdict {
+        if keys.is_empty() {
+            return Verdict::Missing;
+        }
+        match self {
+            Scheme::Hmac(s) => s.verify(keys, req),
+            Scheme::Twilio(s) => s.verify(keys, req),
+            Scheme::Mailgun(s) => s.verify(keys, req),
+            Scheme::Asymmetric(s) => s.verify(keys, req),
+            Scheme::Token(s) => s.verify(keys, req),
+        }
+    }
+
+    /// Headers that carry this scheme's signature.
+    pub fn signature_headers(&self) -> Vec<HeaderName> {
+        match self {
+            Scheme::Hmac(s) => vec![s.header.clone()],
+            Scheme::Twilio(_) => vec![HeaderName::from_static(twilio::SIGNATURE_HEADER)],
+            Scheme::Mailgun(_) => Vec::new(),
+            Scheme::Asymmetric(s) => vec![s.signature_header.clone()],
+            Scheme::Token(s) => vec![s.header.clone()],
+        }
+    }
+}
+
+/// A scheme with the keys prepared for it.
+#[derive(Clone, Debug)]
+pub struct Keyed {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// Its keys, in config order (may be a subset of the route's secrets).
     pub keys: Vec<Key>,
 }
 
+/// Everything a route needs to verify (and sign) deliveries.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    /// The schemes, tried in order; the first valid one wins.
+    pub schemes: Vec<Keyed>,
+}
+
+/// What `hookwall sign` and tests need to produce a delivery's headers.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInput<'a> {
+    /// The body bytes.
+    pub body: &'a [u8],
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// The delivery id.
+    pub id: &'a str,
+    /// The public URL (with query) for URL-signing schemes.
+    pub url: Option<&'a str>,
+    /// The method.
+    pub method: &'a Method,
+}
+
 impl Verifier {
-    /// Checks a request against every key; the first that matches wins.
+    /// Checks a request against every scheme and key.
     pub fn verify(&self, req: &SignedRequest<'_>) -> Verdict {
-        self.scheme.verify(&self.keys, req)
+        let mut verdict = Verdict::Missing;
+        for k in &self.schemes {
+            verdict = verdict.or(k.scheme.verify(&k.keys, req));
+            if matches!(verdict, Verdict::Valid { .. }) {
+                break;
+            }
+        }
+        verdict
     }
 
-    /// Header names that carry the signature (stripped upstream with `strip_signature`).
-    pub fn signature_headers(&self) -> Vec<http::HeaderName> {
-        vec![self.scheme.header.clone()]
+    /// Header names that carry signatures (stripped upstream with `strip_signature`).
+    pub fn signature_headers(&self) -> Vec<HeaderName> {
+        self.schemes
+            .iter()
+            .flat_map(|k| k.scheme.signature_headers())
+            .collect()
+    }
+
+    /// Whether any scheme carries a signed timestamp.
+    pub fn has_timestamp(&self) -> bool {
+        self.schemes.iter().any(|k| match &k.scheme {
+            Scheme::Hmac(s) => s.timestamp.is_some(),
+            Scheme::Mailgun(_) | Scheme::Asymmetric(_) => true,
+            Scheme::Twilio(_) | Scheme::Token(_) => false,
+        })
+    }
+
+    /// The headers a provider would send for `input`, signed with the first secret of the
+    /// first scheme that can sign. Errors explain why a scheme cannot be signed.
+    pub fn sign(&self, input: &SignInput<'_>) -> Result<Vec<(HeaderName, String)>, String> {
+        let k = self
+            .schemes
+            .first()
+            .ok_or("the route has no signature scheme")?;
+        let key = k
+            .keys
+            .first()
+            .ok_or("the route has no usable secret for signing")?;
+        match &k.scheme {
+            Scheme::Hmac(s) => s.sign_headers(key, input),
+            Scheme::Twilio(s) => s.sign_headers(key, input),
+            Scheme::Token(s) => s.sign_headers(key),
+            Scheme::Mailgun(_) => Err(
+                "mailgun carries its signature inside the JSON body (signature.timestamp, .token, .signature); hookwall sign only prints headers".into(),
+            ),
+            Scheme::Asymmetric(_) => {
+                Err("the route holds only public keys; only the provider's private key can sign".into())
+            }
+        }
     }
 }

@@ -14,9 +14,10 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method, Uri};
 use ipnet::IpNet;
 
+mod scheme;
+
 use super::raw::{
-    RawAdmin, RawConfig, RawDedup, RawDedupSetting, RawRoute, RawSecret, RawServer, RawVerify,
-    StringOrSecret,
+    RawAdmin, RawConfig, RawDedup, RawDedupSetting, RawRoute, RawSecret, RawServer, StringOrSecret,
 };
 use super::units::{parse_duration, parse_size};
 use super::{
@@ -24,7 +25,6 @@ use super::{
     RateLimitBy, RateLimitConfig, RouteConfig, ServerConfig, StoreKind, Window,
 };
 use crate::secret::Secret;
-use crate::verify::{Algorithm, Encoding, HmacScheme, Key, Part, PreparedMac, Template, Verifier};
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -520,21 +520,7 @@ impl Compiler {
 
         let provider = r.provider.clone().unwrap_or_else(|| "generic".to_owned());
         let secrets = self.route_secrets(at, r);
-        let verifier = match provider.as_str() {
-            "generic" => self.generic_verifier(at, r.verify.as_ref(), &secrets),
-            other => {
-                self.error(
-                    &format!("{at}.provider"),
-                    format!("unknown provider {other:?}; this build supports \"generic\" with a [route.verify] table"),
-                );
-                None
-            }
-        };
-        if r.legacy_sha1.is_some() {
-            self.warnings.push(format!(
-                "{at}.legacy_sha1 only applies to provider = \"github\""
-            ));
-        }
+        let (verifier, defaults) = self.route_scheme(at, r, &provider, &secrets);
 
         let public_url = r.public_url.clone();
         if let Some(u) = &public_url {
@@ -545,25 +531,16 @@ impl Compiler {
                 );
             }
         }
-        if let Some(v) = &verifier {
-            if v.scheme.payload.uses(&Part::Url) && public_url.is_none() {
-                self.error(
-                    &format!("{at}.public_url"),
-                    "is required: the payload template signs {url}".to_owned(),
-                );
-            }
+        if defaults.needs_public_url && public_url.is_none() {
+            self.error(
+                &format!("{at}.public_url"),
+                format!("is required: provider {provider:?} signs the URL it calls (write it exactly as configured at the provider)"),
+            );
         }
-
-        let window = self.window(at, r, verifier.as_ref());
+        let window = self.window(at, r, defaults.window);
         let allow_ips = self.cidrs(&format!("{at}.allow_ips"), r.allow_ips.as_deref());
         let rate_limit = self.rate_limit(at, r);
-        // From the raw table, so a broken verify table still gets its dedup rules checked.
-        let id_header = r
-            .verify
-            .as_ref()
-            .and_then(|v| v.id_header.as_deref())
-            .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok());
-        let dedup = self.route_dedup(at, r, id_header);
+        let dedup = self.route_dedup(at, r, &provider, defaults.dedup);
         let timeout = self.nonzero_duration(
             &format!("{at}.timeout"),
             r.timeout.as_deref(),
@@ -604,8 +581,9 @@ impl Compiler {
             max_body,
             forward_headers,
             public_url,
-            secret_labels: verifier.keys.iter().map(|k| k.label.clone()).collect(),
+            secret_labels: secrets.into_iter().map(|(label, _)| label).collect(),
             verifier,
+            handshake: defaults.handshake,
         })
     }
 
@@ -691,125 +669,32 @@ impl Compiler {
         out
     }
 
-    fn generic_verifier(
+    fn window(
         &mut self,
         at: &str,
-        raw: Option<&RawVerify>,
-        secrets: &[(String, Secret)],
-    ) -> Option<Verifier> {
-        let Some(v) = raw else {
-            self.error(
-                &format!("{at}.verify"),
-                "a route needs `provider = \"...\"` or a [route.verify] table; hookwall never forwards unverified deliveries".to_owned(),
-            );
-            return None;
-        };
-        let at = format!("{at}.verify");
-        let algorithm = match v.algorithm.as_deref() {
-            None => Algorithm::Sha256,
-            Some(a) => {
-                let parsed = Algorithm::parse(a);
-                self.check(
-                    &format!("{at}.algorithm"),
-                    parsed.ok_or_else(|| {
-                        format!("unknown algorithm {a:?} (expected hmac-sha1, hmac-sha256 or hmac-sha512)")
-                    }),
-                )?
-            }
-        };
-        let header = match v.header.as_deref() {
-            None => {
-                self.error(&format!("{at}.header"), "is required".to_owned());
-                None
-            }
-            Some(h) => self.header_name(&format!("{at}.header"), h),
-        };
-        let encoding = match v.encoding.as_deref() {
-            None => Some(Encoding::Hex),
-            Some(e) => self.check(
-                &format!("{at}.encoding"),
-                Encoding::parse(e)
-                    .ok_or_else(|| format!("unknown encoding {e:?} (expected hex or base64)")),
-            ),
-        };
-        let payload = self.check(
-            &format!("{at}.payload"),
-            Template::parse(v.payload.as_deref().unwrap_or("{body}")),
-        );
-        let timestamp_header = v
-            .timestamp_header
-            .as_deref()
-            .and_then(|h| self.header_name(&format!("{at}.timestamp_header"), h));
-        let id_header = v
-            .id_header
-            .as_deref()
-            .and_then(|h| self.header_name(&format!("{at}.id_header"), h));
-        if let Some(p) = &payload {
-            if !p.uses(&Part::Body) {
-                self.warnings.push(format!(
-                    "{at}.payload does not contain {{body}}: the body is not authenticated"
-                ));
-            }
-            if p.uses(&Part::Timestamp) && v.timestamp_header.is_none() {
-                self.error(
-                    &format!("{at}.payload"),
-                    "uses {timestamp} but timestamp_header is not set".to_owned(),
-                );
-            }
-            if p.uses(&Part::Id) && v.id_header.is_none() {
-                self.error(
-                    &format!("{at}.payload"),
-                    "uses {id} but id_header is not set".to_owned(),
-                );
-            }
-            if v.timestamp_header.is_some() && !p.uses(&Part::Timestamp) {
-                self.warnings.push(format!(
-                    "{at}.timestamp_header is not part of the signed payload, so the window check trusts an unsigned value"
-                ));
-            }
-        }
-        let scheme = HmacScheme {
-            algorithm,
-            header: header?,
-            prefix: v.prefix.clone().unwrap_or_default(),
-            encoding: encoding?,
-            payload: payload?,
-            timestamp_header,
-            id_header,
-        };
-        let keys = secrets
-            .iter()
-            .map(|(label, secret)| Key {
-                label: label.clone(),
-                mac: PreparedMac::new(algorithm, secret.expose()),
-            })
-            .collect();
-        Some(Verifier { scheme, keys })
-    }
-
-    fn window(&mut self, at: &str, r: &RawRoute, verifier: Option<&Verifier>) -> Option<Window> {
-        let has_timestamp = verifier.is_some_and(|v| v.scheme.timestamp_header.is_some());
-        let past = self.nonzero_duration(
-            &format!("{at}.tolerance"),
-            r.tolerance.as_deref(),
-            Duration::from_secs(300),
-        );
-        let future = match r.future_tolerance.as_deref() {
-            None => past,
-            Some(_) => self.duration(
-                &format!("{at}.future_tolerance"),
-                r.future_tolerance.as_deref(),
-                past,
-            ),
-        };
-        if !has_timestamp {
+        r: &RawRoute,
+        default: Option<(Duration, Option<Duration>)>,
+    ) -> Option<Window> {
+        let Some((preset_past, preset_future)) = default else {
             if r.tolerance.is_some() || r.future_tolerance.is_some() {
                 self.warnings.push(format!(
                     "{at}.tolerance has no effect: the route's scheme carries no signed timestamp"
                 ));
             }
             return None;
-        }
+        };
+        let past = self.nonzero_duration(
+            &format!("{at}.tolerance"),
+            r.tolerance.as_deref(),
+            preset_past,
+        );
+        // The preset's own future rule wins over "same as tolerance" when only tolerance is set.
+        let future_default = preset_future.unwrap_or(past);
+        let future = self.duration(
+            &format!("{at}.future_tolerance"),
+            r.future_tolerance.as_deref(),
+            future_default,
+        );
         Some(Window { past, future })
     }
 
@@ -870,29 +755,28 @@ impl Compiler {
         &mut self,
         at: &str,
         r: &RawRoute,
-        id_header: Option<HeaderName>,
+        provider: &str,
+        default: Option<DedupKeyConfig>,
     ) -> Option<DedupKeyConfig> {
         let path = format!("{at}.dedup");
         match &r.dedup {
             // Omitted: on exactly when the scheme carries a delivery id.
-            None => id_header.map(|h| DedupKeyConfig {
-                source: DedupSource::Header(h),
-                required: true,
-            }),
+            None => default,
             Some(RawDedupSetting::Enabled(false)) => None,
-            Some(RawDedupSetting::Enabled(true)) => match id_header {
-                Some(h) => Some(DedupKeyConfig {
-                    source: DedupSource::Header(h),
-                    required: true,
-                }),
-                None => {
+            Some(RawDedupSetting::Enabled(true)) => {
+                if default.is_none() {
+                    let hint = if provider == "generic" {
+                        "set verify.id_header"
+                    } else {
+                        "this provider sends no stable delivery id"
+                    };
                     self.error(
                         &path,
-                        "dedup = true needs a delivery id: set verify.id_header, or give a key such as { key = \"body-sha256\" }".to_owned(),
+                        format!("dedup = true needs a delivery id: {hint}; or give a key such as {{ key = \"body-sha256\" }}"),
                     );
-                    None
                 }
-            },
+                default
+            }
             Some(RawDedupSetting::Key(k)) => {
                 let Some(key) = k.key.as_deref() else {
                     self.error(&format!("{path}.key"), "is required".to_owned());

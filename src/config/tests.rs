@@ -140,9 +140,16 @@ fn secret_sources() {
     ));
     let sig = c.routes[0]
         .verifier
-        .scheme
-        .sign(&c.routes[0].verifier.keys[0], b"x", None, None, None)
-        .unwrap();
+        .sign(&crate::verify::SignInput {
+            body: b"x",
+            timestamp: 0,
+            id: "",
+            url: None,
+            method: &http::Method::POST,
+        })
+        .unwrap()
+        .remove(0)
+        .1;
     let expected = crate::verify::PreparedMac::new(crate::verify::Algorithm::Sha256, b"from-file");
     assert_eq!(
         sig,
@@ -256,9 +263,9 @@ fn reserved_and_unsupported_values_are_explained() {
         ),
         "{e:?}"
     );
-    let e = errors(&ROUTE.replace("name = \"r\"", "name = \"r\"\nprovider = \"stripe\""));
+    let e = errors(&ROUTE.replace("name = \"r\"", "name = \"r\"\nprovider = \"strype\""));
     assert!(
-        has(&e, "route[0].provider: unknown provider \"stripe\""),
+        has(&e, "route[0].provider: unknown provider \"strype\""),
         "{e:?}"
     );
     let e = errors("");

@@ -97,10 +97,14 @@ pub struct Dedup<S> {
 /// The delivery id of a request, if it has one.
 pub fn extract_id(source: &DedupSource, req: &Request<Bytes>) -> Option<String> {
     let id = match source {
-        DedupSource::Header(name) => {
-            let v = req.headers().get(name)?.to_str().ok()?.trim();
-            v.to_owned()
-        }
+        DedupSource::Header(name) => req.headers().get(name)?.to_str().ok()?.trim().to_owned(),
+        DedupSource::AnyHeader(names) => names
+            .iter()
+            .find_map(|n| req.headers().get(n))?
+            .to_str()
+            .ok()?
+            .trim()
+            .to_owned(),
         DedupSource::JsonPointer(pointer) => {
             let doc: serde_json::Value = serde_json::from_slice(req.body()).ok()?;
             match doc.pointer(pointer)? {

@@ -19,6 +19,10 @@ use crate::metrics::RouteMetrics;
 use crate::respond::HttpResponse;
 use crate::verify::{SignedRequest, Verdict, Verifier};
 
+/// The index (in the route's `secrets`) of the secret that verified the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedKey(pub usize);
+
 /// Verifies with a route's scheme and keys.
 #[derive(Debug, Clone)]
 pub struct SignatureLayer {
@@ -83,6 +87,7 @@ where
                 None => base.to_owned(),
             });
         let verdict = self.layer.verifier.verify(&SignedRequest {
+            method: req.method(),
             headers: req.headers(),
             body: req.body(),
             url: url.as_deref(),
@@ -91,6 +96,7 @@ where
             Verdict::Valid { key, timestamp } => {
                 self.layer.metrics.key_matched(key);
                 req.extensions_mut().insert(timestamp);
+                req.extensions_mut().insert(VerifiedKey(key));
                 Box::pin(self.inner.call(req))
             }
             Verdict::Missing => reject(&req, Rejection::MissingSignature),

@@ -43,10 +43,10 @@ impl TimestampLayer {
 
     /// Whether a signed timestamp is acceptable now.
     fn accepts(&self, signed: Option<&SignedTimestamp>) -> bool {
-        let Some(SignedTimestamp::Unix(ts)) = signed else {
+        let Some(SignedTimestamp::UnixMs(ts)) = signed else {
             return false;
         };
-        let skew = self.clock.unix_now() - *ts as f64;
+        let skew = self.clock.unix_now() - *ts as f64 / 1000.0;
         self.metrics.timestamp_skew.observe(skew);
         if skew >= 0.0 {
             skew <= self.window.past.as_secs_f64()
@@ -126,11 +126,27 @@ mod tests {
     #[tokio::test]
     async fn window_edges() {
         let out = (401, Some("timestamp_out_of_window".to_owned()));
-        assert_eq!(run(SignedTimestamp::Unix(1_000_000)).await.0, 200);
-        assert_eq!(run(SignedTimestamp::Unix(1_000_000 - 300)).await.0, 200);
-        assert_eq!(run(SignedTimestamp::Unix(1_000_000 - 301)).await, out);
-        assert_eq!(run(SignedTimestamp::Unix(1_000_000 + 60)).await.0, 200);
-        assert_eq!(run(SignedTimestamp::Unix(1_000_000 + 61)).await, out);
+        assert_eq!(run(SignedTimestamp::UnixMs(1_000_000_000)).await.0, 200);
+        assert_eq!(
+            run(SignedTimestamp::UnixMs((1_000_000 - 300) * 1000))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            run(SignedTimestamp::UnixMs((1_000_000 - 301) * 1000)).await,
+            out
+        );
+        assert_eq!(
+            run(SignedTimestamp::UnixMs((1_000_000 + 60) * 1000))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            run(SignedTimestamp::UnixMs((1_000_000 + 61) * 1000)).await,
+            out
+        );
         assert_eq!(run(SignedTimestamp::Malformed).await, out);
         assert_eq!(run(SignedTimestamp::None).await, out);
     }

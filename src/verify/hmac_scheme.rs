@@ -1,5 +1,8 @@
-//! The generic HMAC scheme (`[route.verify]`): one header carrying an optionally prefixed,
-//! hex- or base64-encoded HMAC over a payload template.
+//! The HMAC family: a header carrying one or more encoded HMACs over a payload template.
+//!
+//! Covers the generic `[route.verify]` scheme and most presets. What varies between
+//! providers is captured by [`SigFormat`] (how tags sit in the header), [`Encoding`],
+//! the payload [`Template`] and an optional [`TimestampSource`].
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -9,12 +12,21 @@ use subtle::ConstantTimeEq;
 
 use super::mac::{Algorithm, MAX_MAC_LEN};
 use super::template::{Part, Template};
-use super::{Key, SignedRequest, SignedTimestamp, Verdict, MAX_SIGNATURE_HEADER_LEN};
+use super::{
+    Key, SignInput, SignedRequest, SignedTimestamp, Verdict, MAX_SIGNATURES,
+    MAX_SIGNATURE_HEADER_LEN,
+};
 
-/// How the tag is written in the header.
+/// Standard base64 that accepts missing padding.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// How the tag is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
-    /// Lower- or upper-case hex.
+    /// Hex, either case.
     Hex,
     /// Standard base64, padding optional.
     Base64,
@@ -30,16 +42,11 @@ impl Encoding {
         }
     }
 
-    /// Decodes a presented tag; `None` when it is not valid in this encoding or too long
-    /// to be any MAC.
-    fn decode(self, s: &[u8]) -> Option<Vec<u8>> {
-        const BASE64: GeneralPurpose = GeneralPurpose::new(
-            &base64::alphabet::STANDARD,
-            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-        );
-        // Bound the work: no MAC is longer than 64 bytes, so no valid tag is longer than 128
-        // hex / 88 base64 characters.
-        if s.len() > 2 * MAX_MAC_LEN {
+    /// Decodes a presented tag; `None` when invalid or too long to be any signature.
+    pub fn decode(self, s: &[u8]) -> Option<Vec<u8>> {
+        // No MAC is over 64 bytes and no signature we check over 72 (DER ECDSA): bound the
+        // work before decoding.
+        if s.len() > 2 * MAX_MAC_LEN + 16 {
             return None;
         }
         match self {
@@ -57,37 +64,201 @@ impl Encoding {
     }
 }
 
-/// The generic scheme's settings, validated.
+/// How signatures sit in the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigFormat {
+    /// The whole value, after this prefix, is one tag (`sha256=<hex>`; empty prefix = bare).
+    Prefixed(String),
+    /// `key=value` items split on `sep`; every item named `sig` is a candidate tag and the
+    /// item named `ts` (if any) is the signed timestamp (Stripe `t=..,v1=..`, Paddle
+    /// `ts=..;h1=..`, PagerDuty `v1=..,v1=..`).
+    Fields {
+        /// Item separator.
+        sep: char,
+        /// Name of the signature items.
+        sig: String,
+        /// Name of the timestamp item.
+        ts: Option<String>,
+    },
+    /// Space-separated `<version>,<tag>` entries; only `version` is checked (Standard
+    /// Webhooks `v1,<b64> v1a,<b64>`).
+    Versioned(String),
+}
+
+/// Where a signed timestamp comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimestampFrom {
+    /// Its own header.
+    Header(HeaderName),
+    /// The `ts` item of a [`SigFormat::Fields`] header.
+    SigField,
+    /// A field of the (signed) JSON body, else a header (Linear `webhookTimestamp`).
+    JsonField(String, Option<HeaderName>),
+}
+
+/// How a timestamp is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampUnit {
+    /// Unix seconds.
+    Seconds,
+    /// Unix milliseconds.
+    Millis,
+    /// RFC 3339 (`2019-11-16T10:11:12.634234626Z`).
+    Rfc3339,
+}
+
+/// A scheme's timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampSource {
+    /// Where it is.
+    pub from: TimestampFrom,
+    /// How it is written.
+    pub unit: TimestampUnit,
+}
+
+impl TimestampUnit {
+    /// Parses a raw timestamp into unix milliseconds.
+    pub fn parse(self, raw: &[u8]) -> SignedTimestamp {
+        let Ok(s) = std::str::from_utf8(raw) else {
+            return SignedTimestamp::Malformed;
+        };
+        let s = s.trim();
+        let ms = match self {
+            TimestampUnit::Seconds => s.parse::<i64>().ok().and_then(|v| v.checked_mul(1000)),
+            TimestampUnit::Millis => s.parse::<i64>().ok(),
+            TimestampUnit::Rfc3339 => humantime::parse_rfc3339_weak(s)
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_millis()).ok()),
+        };
+        ms.map_or(SignedTimestamp::Malformed, SignedTimestamp::UnixMs)
+    }
+
+    /// Writes unix seconds in this unit (for signing).
+    pub fn format(self, unix: i64) -> String {
+        match self {
+            TimestampUnit::Seconds => unix.to_string(),
+            TimestampUnit::Millis => (unix.saturating_mul(1000)).to_string(),
+            TimestampUnit::Rfc3339 => {
+                let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
+                humantime::format_rfc3339_nanos(t).to_string()
+            }
+        }
+    }
+}
+
+/// One HMAC scheme, validated.
 #[derive(Debug, Clone)]
 pub struct HmacScheme {
     /// Hash behind the HMAC.
     pub algorithm: Algorithm,
-    /// Header that carries the signature.
+    /// Header that carries the signature(s).
     pub header: HeaderName,
-    /// Stripped from the header value before decoding (e.g. `sha256=`).
-    pub prefix: String,
+    /// How tags sit in it.
+    pub format: SigFormat,
     /// Tag encoding.
     pub encoding: Encoding,
     /// What is signed.
     pub payload: Template,
-    /// Header carrying unix seconds, if the scheme has a timestamp.
-    pub timestamp_header: Option<HeaderName>,
-    /// Header carrying the delivery id, if any.
+    /// The signed timestamp, if the scheme has one.
+    pub timestamp: Option<TimestampSource>,
+    /// Header carrying the delivery id (`{id}` in the payload), if any.
     pub id_header: Option<HeaderName>,
-}
-
-/// The signed inputs taken from one request.
-struct Inputs<'a> {
-    timestamp: Option<&'a [u8]>,
-    id: Option<&'a [u8]>,
 }
 
 fn header_bytes<'a>(headers: &'a HeaderMap, name: Option<&HeaderName>) -> Option<&'a [u8]> {
     name.and_then(|n| headers.get(n)).map(|v| v.as_bytes())
 }
 
+/// The tags and header-borne timestamp found in a signature header.
+struct Presented<'a> {
+    tags: Vec<Vec<u8>>,
+    ts: Option<&'a [u8]>,
+}
+
 impl HmacScheme {
-    /// Checks the request's signature against every key.
+    /// Splits the header into candidate tags (at most [`MAX_SIGNATURES`]).
+    fn presented<'a>(&self, value: &'a [u8]) -> Presented<'a> {
+        let mut out = Presented {
+            tags: Vec::new(),
+            ts: None,
+        };
+        match &self.format {
+            SigFormat::Prefixed(prefix) => {
+                if let Some(tag) = value
+                    .strip_prefix(prefix.as_bytes())
+                    .and_then(|v| self.encoding.decode(v.trim_ascii()))
+                {
+                    out.tags.push(tag);
+                }
+            }
+            SigFormat::Fields { sep, sig, ts } => {
+                let mut sep_buf = [0u8; 4];
+                let sep = sep.encode_utf8(&mut sep_buf).as_bytes()[0];
+                for item in value.split(|b| *b == sep).take(4 * MAX_SIGNATURES) {
+                    let item = item.trim_ascii();
+                    let Some(eq) = item.iter().position(|b| *b == b'=') else {
+                        continue;
+                    };
+                    let (k, v) = (&item[..eq], &item[eq + 1..]);
+                    if ts.as_deref().is_some_and(|t| t.as_bytes() == k) {
+                        out.ts = Some(v);
+                    } else if k == sig.as_bytes() && out.tags.len() < MAX_SIGNATURES {
+                        if let Some(tag) = self.encoding.decode(v) {
+                            out.tags.push(tag);
+                        }
+                    }
+                }
+            }
+            SigFormat::Versioned(version) => {
+                for entry in value.split(|b| *b == b' ').take(4 * MAX_SIGNATURES) {
+                    let Some(comma) = entry.iter().position(|b| *b == b',') else {
+                        continue;
+                    };
+                    if &entry[..comma] == version.as_bytes() && out.tags.len() < MAX_SIGNATURES {
+                        if let Some(tag) = self.encoding.decode(&entry[comma + 1..]) {
+                            out.tags.push(tag);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The raw timestamp as signed, from wherever the scheme keeps it.
+    fn raw_timestamp<'a>(
+        &self,
+        req: &SignedRequest<'a>,
+        from_sig: Option<&'a [u8]>,
+    ) -> Option<&'a [u8]> {
+        match &self.timestamp.as_ref()?.from {
+            TimestampFrom::Header(h) => header_bytes(req.headers, Some(h)),
+            TimestampFrom::SigField => from_sig,
+            TimestampFrom::JsonField(..) => None,
+        }
+    }
+
+    /// The authenticated timestamp of a request whose signature verified.
+    fn signed_timestamp(&self, req: &SignedRequest<'_>, raw: Option<&[u8]>) -> SignedTimestamp {
+        let Some(source) = &self.timestamp else {
+            return SignedTimestamp::None;
+        };
+        if let TimestampFrom::JsonField(pointer, fallback) = &source.from {
+            // The body is signed, so a timestamp inside it is authentic.
+            let from_body = serde_json::from_slice::<serde_json::Value>(req.body)
+                .ok()
+                .and_then(|v| v.pointer(pointer).map(|t| t.to_string()));
+            return match (from_body, header_bytes(req.headers, fallback.as_ref())) {
+                (Some(t), _) => source.unit.parse(t.trim_matches('"').as_bytes()),
+                (None, Some(h)) => source.unit.parse(h),
+                (None, None) => SignedTimestamp::Malformed,
+            };
+        }
+        raw.map_or(SignedTimestamp::Malformed, |r| source.unit.parse(r))
+    }
+
+    /// Checks the request's signature(s) against every key.
     pub fn verify(&self, keys: &[Key], req: &SignedRequest<'_>) -> Verdict {
         let Some(value) = req.headers.get(&self.header) else {
             return Verdict::Missing;
@@ -99,68 +270,40 @@ impl HmacScheme {
         if value.len() > MAX_SIGNATURE_HEADER_LEN {
             return Verdict::Invalid;
         }
-        let inputs = Inputs {
-            timestamp: header_bytes(req.headers, self.timestamp_header.as_ref()),
-            id: header_bytes(req.headers, self.id_header.as_ref()),
-        };
-        let Some(payload) = self.payload_parts(&inputs, req) else {
+        let presented = self.presented(value);
+        let ts = self.raw_timestamp(req, presented.ts);
+        let id = header_bytes(req.headers, self.id_header.as_ref());
+        let Some(payload) = self.payload_parts(req, ts, id) else {
             // A signed input is absent: the signature cannot be checked.
             return Verdict::Missing;
         };
-        let Some(tag) = value
-            .strip_prefix(self.prefix.as_bytes())
-            .and_then(|v| self.encoding.decode(v.trim_ascii()))
-        else {
+        if presented.tags.is_empty() {
             return Verdict::Invalid;
-        };
-        let slices: Vec<&[u8]> = payload.iter().map(|p| p.as_ref()).collect();
-        for (index, key) in keys.iter().enumerate() {
-            let expected = key.mac.compute(&slices);
+        }
+        for key in keys {
+            let Some(mac) = key.mac() else { continue };
+            let expected = mac.compute(&payload);
             let expected = expected.as_bytes();
-            if expected.len() == tag.len() && bool::from(expected.ct_eq(&tag)) {
+            // Every tag is compared, in constant time each.
+            let matched = presented.tags.iter().fold(false, |acc, tag| {
+                acc | (expected.len() == tag.len() && bool::from(expected.ct_eq(tag)))
+            });
+            if matched {
                 return Verdict::Valid {
-                    key: index,
-                    timestamp: parse_timestamp(inputs.timestamp),
+                    key: key.index,
+                    timestamp: self.signed_timestamp(req, ts),
                 };
             }
         }
         Verdict::Invalid
     }
 
-    /// The header value a provider would send for these inputs (for `hookwall sign`).
-    pub fn sign(
-        &self,
-        key: &Key,
-        body: &[u8],
-        timestamp: Option<&str>,
-        id: Option<&str>,
-        url: Option<&str>,
-    ) -> Option<String> {
-        let headers = HeaderMap::new();
-        let req = SignedRequest {
-            headers: &headers,
-            body,
-            url,
-        };
-        let inputs = Inputs {
-            timestamp: timestamp.map(str::as_bytes),
-            id: id.map(str::as_bytes),
-        };
-        let payload = self.payload_parts(&inputs, &req)?;
-        let slices: Vec<&[u8]> = payload.iter().map(|p| p.as_ref()).collect();
-        let tag = key.mac.compute(&slices);
-        Some(format!(
-            "{}{}",
-            self.prefix,
-            self.encoding.encode(tag.as_bytes())
-        ))
-    }
-
-    /// The payload as borrowed slices; `None` when a placeholder's input is absent.
+    /// The signed payload as borrowed slices; `None` when a placeholder's input is absent.
     fn payload_parts<'a>(
         &'a self,
-        inputs: &Inputs<'a>,
         req: &SignedRequest<'a>,
+        ts: Option<&'a [u8]>,
+        id: Option<&'a [u8]>,
     ) -> Option<Vec<&'a [u8]>> {
         self.payload
             .parts()
@@ -168,137 +311,257 @@ impl HmacScheme {
             .map(|part| match part {
                 Part::Literal(bytes) => Some(bytes.as_slice()),
                 Part::Body => Some(req.body),
-                Part::Timestamp => inputs.timestamp,
-                Part::Id => inputs.id,
+                Part::Timestamp => ts,
+                Part::Id => id,
                 Part::Url => req.url.map(str::as_bytes),
+                Part::Method => Some(req.method.as_str().as_bytes()),
             })
             .collect()
     }
-}
 
-/// Unix seconds from a header value; anything else is `Malformed`.
-fn parse_timestamp(raw: Option<&[u8]>) -> SignedTimestamp {
-    match raw {
-        None => SignedTimestamp::None,
-        Some(raw) => std::str::from_utf8(raw)
-            .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .map_or(SignedTimestamp::Malformed, SignedTimestamp::Unix),
+    /// The headers a provider would send: signature, timestamp and id headers.
+    pub fn sign_headers(
+        &self,
+        key: &Key,
+        input: &SignInput<'_>,
+    ) -> Result<Vec<(HeaderName, String)>, String> {
+        let mac = key.mac().ok_or("the secret is not an HMAC key")?;
+        let ts = self
+            .timestamp
+            .as_ref()
+            .map(|t| t.unit.format(input.timestamp))
+            .unwrap_or_default();
+        if self.payload.uses(&Part::Url) && input.url.is_none() {
+            return Err("this scheme signs the URL: the route needs public_url".into());
+        }
+        let headers = HeaderMap::new();
+        let req = SignedRequest {
+            method: input.method,
+            headers: &headers,
+            body: input.body,
+            url: input.url,
+        };
+        let payload = self
+            .payload_parts(&req, Some(ts.as_bytes()), Some(input.id.as_bytes()))
+            .ok_or("missing signed input")?;
+        let tag = self.encoding.encode(mac.compute(&payload).as_bytes());
+        let value = match &self.format {
+            SigFormat::Prefixed(prefix) => format!("{prefix}{tag}"),
+            SigFormat::Fields {
+                sep,
+                sig,
+                ts: Some(ts_key),
+            } => format!("{ts_key}={ts}{sep}{sig}={tag}"),
+            SigFormat::Fields { sig, ts: None, .. } => format!("{sig}={tag}"),
+            SigFormat::Versioned(version) => format!("{version},{tag}"),
+        };
+        let mut out = vec![(self.header.clone(), value)];
+        if let Some(TimestampSource {
+            from: TimestampFrom::Header(h),
+            ..
+        }) = &self.timestamp
+        {
+            out.push((h.clone(), ts));
+        }
+        if let Some(h) = &self.id_header {
+            out.push((h.clone(), input.id.to_owned()));
+        }
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::PreparedMac;
-    use http::HeaderValue;
+    use crate::verify::{KeyMaterial, PreparedMac};
+    use http::{HeaderValue, Method};
 
-    fn scheme(payload: &str, encoding: Encoding, prefix: &str) -> HmacScheme {
+    fn scheme(payload: &str, encoding: Encoding, format: SigFormat) -> HmacScheme {
         HmacScheme {
             algorithm: Algorithm::Sha256,
             header: HeaderName::from_static("x-sig"),
-            prefix: prefix.into(),
+            format,
             encoding,
             payload: Template::parse(payload).unwrap(),
-            timestamp_header: Some(HeaderName::from_static("x-ts")),
+            timestamp: Some(TimestampSource {
+                from: TimestampFrom::Header(HeaderName::from_static("x-ts")),
+                unit: TimestampUnit::Seconds,
+            }),
             id_header: Some(HeaderName::from_static("x-id")),
         }
     }
 
-    fn key(secret: &str) -> Key {
+    fn key(index: usize, secret: &str) -> Key {
         Key {
-            label: "0".into(),
-            mac: PreparedMac::new(Algorithm::Sha256, secret.as_bytes()),
+            index,
+            label: index.to_string(),
+            material: KeyMaterial::Mac(PreparedMac::new(Algorithm::Sha256, secret.as_bytes())),
         }
     }
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    fn headers(pairs: &[(HeaderName, String)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
+            h.insert(k.clone(), HeaderValue::from_str(v).unwrap());
         }
         h
     }
 
-    #[test]
-    fn sign_then_verify_round_trips() {
-        let s = scheme("{id}.{timestamp}.{body}", Encoding::Base64, "v1,");
-        let k = key("secret");
-        let sig = s
-            .sign(&k, b"{\"a\": 1}", Some("1700000000"), Some("msg_1"), None)
-            .unwrap();
-        let h = headers(&[("x-sig", &sig), ("x-ts", "1700000000"), ("x-id", "msg_1")]);
-        let req = SignedRequest {
-            headers: &h,
-            body: b"{\"a\": 1}",
+    fn req<'a>(h: &'a HeaderMap, body: &'a [u8]) -> SignedRequest<'a> {
+        SignedRequest {
+            method: &Method::POST,
+            headers: h,
+            body,
             url: None,
-        };
-        assert_eq!(
-            s.verify(&[key("other"), k], &req),
-            Verdict::Valid {
-                key: 1,
-                timestamp: SignedTimestamp::Unix(1_700_000_000)
-            }
-        );
+        }
     }
 
-    #[test]
-    fn known_hex_vector() {
-        // HMAC-SHA256("secret", "hello") computed independently.
-        let s = scheme("{body}", Encoding::Hex, "sha256=");
-        let h = headers(&[(
-            "x-sig",
-            "sha256=88AAB3EDE8D3ADF94D26AB90D3BAFD4A2083070C3BCCE9C014EE04A443847C0B",
-        )]);
-        let req = SignedRequest {
-            headers: &h,
-            body: b"hello",
+    fn input(body: &[u8]) -> SignInput<'_> {
+        SignInput {
+            body,
+            timestamp: 1_700_000_000,
+            id: "msg_1",
             url: None,
-        };
-        assert!(matches!(
-            s.verify(&[key("secret")], &req),
-            Verdict::Valid { key: 0, .. }
-        ));
-    }
-
-    #[test]
-    fn missing_and_malformed_headers() {
-        let s = scheme("{timestamp}.{body}", Encoding::Hex, "");
-        let k = [key("secret")];
-        let none = headers(&[]);
-        let req = SignedRequest {
-            headers: &none,
-            body: b"x",
-            url: None,
-        };
-        assert_eq!(s.verify(&k, &req), Verdict::Missing);
-        let no_ts = headers(&[("x-sig", "00")]);
-        let req = SignedRequest {
-            headers: &no_ts,
-            body: b"x",
-            url: None,
-        };
-        assert_eq!(s.verify(&k, &req), Verdict::Missing);
-        for bad in ["zz", "0", "é", &"a".repeat(10_000)] {
-            let h = headers(&[("x-sig", bad), ("x-ts", "1")]);
-            let req = SignedRequest {
-                headers: &h,
-                body: b"x",
-                url: None,
-            };
-            assert_eq!(s.verify(&k, &req), Verdict::Invalid, "{bad}");
+            method: &Method::POST,
         }
     }
 
     #[test]
-    fn wrong_prefix_is_invalid() {
-        let s = scheme("{body}", Encoding::Hex, "sha256=");
-        let h = headers(&[("x-sig", "sha1=00")]);
-        let req = SignedRequest {
-            headers: &h,
-            body: b"",
-            url: None,
-        };
-        assert_eq!(s.verify(&[key("k")], &req), Verdict::Invalid);
+    fn sign_then_verify_round_trips_for_every_format() {
+        for format in [
+            SigFormat::Prefixed("v1,".into()),
+            SigFormat::Fields {
+                sep: ',',
+                sig: "v1".into(),
+                ts: None,
+            },
+            SigFormat::Versioned("v1".into()),
+        ] {
+            let s = scheme("{id}.{timestamp}.{body}", Encoding::Base64, format.clone());
+            let k = key(1, "secret");
+            let h = headers(&s.sign_headers(&k, &input(b"{\"a\": 1}")).unwrap());
+            assert_eq!(
+                s.verify(&[key(0, "other"), k], &req(&h, b"{\"a\": 1}")),
+                Verdict::Valid {
+                    key: 1,
+                    timestamp: SignedTimestamp::UnixMs(1_700_000_000_000)
+                },
+                "{format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fields_format_carries_the_timestamp_and_several_tags() {
+        let mut s = scheme(
+            "{timestamp}.{body}",
+            Encoding::Hex,
+            SigFormat::Fields {
+                sep: ',',
+                sig: "v1".into(),
+                ts: Some("t".into()),
+            },
+        );
+        s.timestamp = Some(TimestampSource {
+            from: TimestampFrom::SigField,
+            unit: TimestampUnit::Seconds,
+        });
+        let good = key(0, "secret")
+            .mac()
+            .unwrap()
+            .compute(&[b"1700000000.", b"x"]);
+        let value = format!(
+            "t=1700000000,v1={},v1={},v0=ignored",
+            "ab".repeat(32),
+            hex::encode(good.as_bytes())
+        );
+        let h = headers(&[(HeaderName::from_static("x-sig"), value)]);
+        assert!(matches!(
+            s.verify(&[key(0, "secret")], &req(&h, b"x")),
+            Verdict::Valid { .. }
+        ));
+        let h = headers(&[(HeaderName::from_static("x-sig"), "t=1700000000".into())]);
+        assert_eq!(
+            s.verify(&[key(0, "secret")], &req(&h, b"x")),
+            Verdict::Invalid
+        );
+        let h = headers(&[(HeaderName::from_static("x-sig"), "v1=00".into())]);
+        assert_eq!(
+            s.verify(&[key(0, "secret")], &req(&h, b"x")),
+            Verdict::Missing,
+            "no t: a signed input is absent"
+        );
+    }
+
+    #[test]
+    fn known_hex_vector_either_case() {
+        let mut s = scheme(
+            "{body}",
+            Encoding::Hex,
+            SigFormat::Prefixed("sha256=".into()),
+        );
+        s.timestamp = None;
+        for sig in [
+            "sha256=88aab3ede8d3adf94d26ab90d3bafd4a2083070c3bcce9c014ee04a443847c0b",
+            "sha256=88AAB3EDE8D3ADF94D26AB90D3BAFD4A2083070C3BCCE9C014EE04A443847C0B",
+        ] {
+            let h = headers(&[(HeaderName::from_static("x-sig"), sig.into())]);
+            assert!(matches!(
+                s.verify(&[key(0, "secret")], &req(&h, b"hello")),
+                Verdict::Valid { key: 0, .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn missing_and_malformed_headers() {
+        let s = scheme(
+            "{timestamp}.{body}",
+            Encoding::Hex,
+            SigFormat::Prefixed(String::new()),
+        );
+        let k = [key(0, "secret")];
+        assert_eq!(
+            s.verify(&k, &req(&HeaderMap::new(), b"x")),
+            Verdict::Missing
+        );
+        let no_ts = headers(&[(HeaderName::from_static("x-sig"), "00".into())]);
+        assert_eq!(s.verify(&k, &req(&no_ts, b"x")), Verdict::Missing);
+        for bad in ["zz", "0", "é", &"a".repeat(10_000)] {
+            let h = headers(&[
+                (HeaderName::from_static("x-sig"), bad.into()),
+                (HeaderName::from_static("x-ts"), "1".into()),
+            ]);
+            assert_eq!(s.verify(&k, &req(&h, b"x")), Verdict::Invalid, "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamp_units() {
+        assert_eq!(
+            TimestampUnit::Seconds.parse(b"1700000000"),
+            SignedTimestamp::UnixMs(1_700_000_000_000)
+        );
+        assert_eq!(
+            TimestampUnit::Millis.parse(b"1700000000123"),
+            SignedTimestamp::UnixMs(1_700_000_000_123)
+        );
+        assert_eq!(
+            TimestampUnit::Rfc3339.parse(b"2019-11-16T10:11:12.634234626Z"),
+            SignedTimestamp::UnixMs(1_573_899_072_634)
+        );
+        assert_eq!(
+            TimestampUnit::Seconds.parse(b"soon"),
+            SignedTimestamp::Malformed
+        );
+        assert_eq!(
+            TimestampUnit::Seconds.parse(b"99999999999999999"),
+            SignedTimestamp::Malformed
+        );
+        let t = TimestampUnit::Rfc3339.format(1_573_899_072);
+        assert_eq!(
+            TimestampUnit::Rfc3339.parse(t.as_bytes()),
+            SignedTimestamp::UnixMs(1_573_899_072_000)
+        );
     }
 }

@@ -13,6 +13,8 @@ pub enum Part {
     Id,
     /// The route's `public_url` plus the request's query string.
     Url,
+    /// The request method, upper case (HubSpot v3).
+    Method,
 }
 
 /// A parsed payload template.
@@ -22,7 +24,7 @@ pub struct Template {
 }
 
 impl Template {
-    /// Parses a template over `{body}`, `{timestamp}`, `{id}` and `{url}`.
+    /// Parses a template over `{body}`, `{timestamp}`, `{id}`, `{url}` and `{method}`.
     ///
     /// Any other `{...}` is an error rather than a literal, so a typo such as `{timstamp}`
     /// is caught by `hookwall check` instead of producing signatures that never match.
@@ -41,9 +43,10 @@ impl Template {
                 "timestamp" => Part::Timestamp,
                 "id" => Part::Id,
                 "url" => Part::Url,
+                "method" => Part::Method,
                 other => {
                     return Err(format!(
-                        "unknown placeholder {{{other}}} in payload template (expected {{body}}, {{timestamp}}, {{id}} or {{url}})"
+                        "unknown placeholder {{{other}}} in payload template (expected {{body}}, {{timestamp}}, {{id}}, {{url}} or {{method}})"
                     ))
                 }
             };

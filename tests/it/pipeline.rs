@@ -284,15 +284,24 @@ async fn an_idle_keep_alive_connection_closing_is_not_a_rejection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (_up, gw) = setup("").await;
     let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    s.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 4096];
     let n = s.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 404"));
     // Idle past read_timeout (1s): the gateway may close the connection, but no request
     // was cut off, so nothing counts as read_timeout.
     let closed = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await;
-    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "idle connection not closed");
-    assert_eq!(gw.metric(r#"hookwall_rejections_total{route="_unknown",reason="read_timeout"}"#).await, 0.0);
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection not closed"
+    );
+    assert_eq!(
+        gw.metric(r#"hookwall_rejections_total{route="_unknown",reason="read_timeout"}"#)
+            .await,
+        0.0
+    );
 }
 
 #[tokio::test]

@@ -51,14 +51,14 @@ proptest! {
         let v = verifier();
         let sig = format!("sha256={}", hmac_hex(SECRET, &[b"1700000000.", &body]));
         let h = headers(sig.as_bytes(), "1700000000").unwrap();
-        let ok = v.verify(&SignedRequest { headers: &h, body: &body, url: None });
+        let ok = v.verify(&SignedRequest { method: &http::Method::POST, headers: &h, body: &body, url: None });
         let valid = matches!(ok, Verdict::Valid { .. });
         prop_assert!(valid);
         let mut changed = body.clone();
         let i = index.index(changed.len());
         changed[i] ^= flip;
         let changed = Bytes::from(changed);
-        let bad = v.verify(&SignedRequest { headers: &h, body: &changed, url: None });
+        let bad = v.verify(&SignedRequest { method: &http::Method::POST, headers: &h, body: &changed, url: None });
         prop_assert_eq!(bad, Verdict::Invalid);
     }
 
@@ -76,7 +76,7 @@ proptest! {
         prop_assume!(!changed[i].eq_ignore_ascii_case(&replacement));
         changed[i] = replacement;
         if let Some(h) = headers(&changed, "1700000000") {
-            let verdict = v.verify(&SignedRequest { headers: &h, body: &body, url: None });
+            let verdict = v.verify(&SignedRequest { method: &http::Method::POST, headers: &h, body: &body, url: None });
             let valid = matches!(verdict, Verdict::Valid { .. });
             prop_assert!(!valid, "{:?}", String::from_utf8_lossy(&changed));
         }
@@ -86,7 +86,7 @@ proptest! {
     fn arbitrary_header_bytes_never_verify_or_panic(sig in proptest::collection::vec(any::<u8>(), 0..300), ts in "[0-9a-z ]{0,20}") {
         let v = verifier();
         if let Some(h) = headers(&sig, &ts) {
-            let verdict = v.verify(&SignedRequest { headers: &h, body: b"{}", url: None });
+            let verdict = v.verify(&SignedRequest { method: &http::Method::POST, headers: &h, body: b"{}", url: None });
             let valid = matches!(verdict, Verdict::Valid { .. });
             prop_assert!(!valid);
         }

@@ -225,7 +225,10 @@ impl TestGateway {
     }
 
     /// Starts with an explicit store.
-    pub(crate) async fn start_with(cfg: hookwall::config::Config, store: Arc<dyn DedupStore>) -> Self {
+    pub(crate) async fn start_with(
+        cfg: hookwall::config::Config,
+        store: Arc<dyn DedupStore>,
+    ) -> Self {
         let clock = Arc::new(FakeClock::at(NOW));
         let grace = cfg.server.shutdown_grace;
         let proxy = TcpListener::bind(cfg.server.listen).await.unwrap();
@@ -328,7 +331,12 @@ pub(crate) fn signed(body: &[u8], ts: i64, delivery: &str) -> Vec<(String, Strin
 }
 
 /// Like [`signed`] with another secret.
-pub(crate) fn signed_with(secret: &str, body: &[u8], ts: i64, delivery: &str) -> Vec<(String, String)> {
+pub(crate) fn signed_with(
+    secret: &str,
+    body: &[u8],
+    ts: i64,
+    delivery: &str,
+) -> Vec<(String, String)> {
     let ts_s = ts.to_string();
     let sig = hmac_hex(secret, &[ts_s.as_bytes(), b".", body]);
     vec![
@@ -350,7 +358,12 @@ pub(crate) fn client() -> hyper_util::client::legacy::Client<
 }
 
 /// Sends one request and reads the whole answer (bounded: 10 s).
-pub(crate) async fn send(method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Answer {
+pub(crate) async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Answer {
     let mut req = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(k.as_str(), v.as_str());

@@ -1,0 +1,170 @@
+//! Twilio: base64 HMAC-SHA1 (key = Auth Token) over the URL Twilio called followed by
+//! every POST parameter sorted by name, as `name + value` with no separators.
+//!
+//! JSON bodies are not parameters: Twilio puts `bodySHA256=<hex sha256(body)>` in the URL
+//! query, signs the URL alone, and the body is checked against that hash. Twilio's signer
+//! is inconsistent about default ports, so, like its SDK, the URL is also tried with the
+//! port removed and with the default port added. (The SDK's fourth variant, legacy query
+//! re-encoding, is not tried.)
+
+use http::HeaderName;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::hmac_scheme::Encoding;
+use super::{Key, SignInput, SignedRequest, SignedTimestamp, Verdict, MAX_SIGNATURE_HEADER_LEN};
+
+/// The header Twilio signs into.
+pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
+
+/// The Twilio scheme (no settings: everything is fixed by Twilio).
+#[derive(Debug, Clone, Default)]
+pub struct TwilioScheme;
+
+/// `scheme://host[:port]/path?query` → the URL with the port removed and with the default
+/// port added, besides the URL itself.
+fn url_variants(url: &str) -> Vec<String> {
+    let mut out = vec![url.to_owned()];
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return out;
+    };
+    let (Some(scheme), Some(auth)) = (uri.scheme_str(), uri.authority()) else {
+        return out;
+    };
+    let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+    let host = auth.host();
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    for v in [
+        format!("{scheme}://{host}{pq}"),
+        format!("{scheme}://{host}:{default_port}{pq}"),
+    ] {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// `name+value` for every form parameter, sorted by name then value, duplicates dropped.
+fn sorted_params(body: &[u8]) -> Vec<u8> {
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(v.as_bytes());
+    }
+    out
+}
+
+/// The `bodySHA256` query value of a URL, if any.
+fn body_sha256_param(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "bodySHA256")
+        .map(|(_, v)| v.into_owned())
+}
+
+fn is_form(req: &SignedRequest<'_>) -> bool {
+    req.headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+impl TwilioScheme {
+    /// Checks `X-Twilio-Signature`.
+    pub fn verify(&self, keys: &[Key], req: &SignedRequest<'_>) -> Verdict {
+        let Some(value) = req.headers.get(SIGNATURE_HEADER) else {
+            return Verdict::Missing;
+        };
+        if value.len() > MAX_SIGNATURE_HEADER_LEN {
+            return Verdict::Invalid;
+        }
+        let Some(tag) = Encoding::Base64.decode(value.as_bytes().trim_ascii()) else {
+            return Verdict::Invalid;
+        };
+        let Some(url) = req.url else {
+            return Verdict::Missing;
+        };
+        let params = match body_sha256_param(url) {
+            Some(expected) => {
+                // JSON body: the URL carries the body's hash, which must match.
+                let actual = hex::encode(Sha256::digest(req.body));
+                if !actual.eq_ignore_ascii_case(&expected) {
+                    return Verdict::Invalid;
+                }
+                Vec::new()
+            }
+            None if is_form(req) => sorted_params(req.body),
+            None => Vec::new(),
+        };
+        for variant in url_variants(url) {
+            for key in keys {
+                let Some(mac) = key.mac() else { continue };
+                let expected = mac.compute(&[variant.as_bytes(), &params]);
+                if expected.as_bytes().len() == tag.len()
+                    && bool::from(expected.as_bytes().ct_eq(&tag))
+                {
+                    return Verdict::Valid {
+                        key: key.index,
+                        timestamp: SignedTimestamp::None,
+                    };
+                }
+            }
+        }
+        Verdict::Invalid
+    }
+
+    /// `X-Twilio-Signature` for a form body (or a URL carrying `bodySHA256`).
+    pub fn sign_headers(
+        &self,
+        key: &Key,
+        input: &SignInput<'_>,
+    ) -> Result<Vec<(HeaderName, String)>, String> {
+        let mac = key.mac().ok_or("the secret is not an HMAC key")?;
+        let url = input
+            .url
+            .ok_or("twilio signs the URL: the route needs public_url")?;
+        let params = if body_sha256_param(url).is_some() {
+            Vec::new()
+        } else {
+            sorted_params(input.body)
+        };
+        let tag = mac.compute(&[url.as_bytes(), &params]);
+        Ok(vec![(
+            HeaderName::from_static(SIGNATURE_HEADER),
+            Encoding::Base64.encode(tag.as_bytes()),
+        )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_cover_default_ports() {
+        let v = url_variants("https://mycompany.com/myapp.php?foo=1&bar=2");
+        assert!(v.contains(&"https://mycompany.com:443/myapp.php?foo=1&bar=2".to_owned()));
+        let v = url_variants("https://mycompany.com:1234/myapp.php");
+        assert!(v.contains(&"https://mycompany.com/myapp.php".to_owned()));
+    }
+
+    #[test]
+    fn params_sorted_and_deduplicated() {
+        assert_eq!(sorted_params(b"b=2&a=1&a=1&a=0"), b"a0a1b2".to_vec());
+        assert_eq!(sorted_params(b"Caller=%2B1415"), b"Caller+1415".to_vec());
+    }
+}
