@@ -10,4 +10,5 @@ mod cli;
 mod dedup;
 mod forward;
 mod pipeline;
+mod presets;
 mod properties;
