@@ -196,3 +196,141 @@ async fn sigterm_drains_in_flight_requests_then_exits_0_and_logs_hold_no_secrets
         .to_owned();
     assert!(logs.contains(&rejected_id), "request id not logged");
 }
+
+#[tokio::test]
+async fn sign_output_is_accepted_by_the_gateway_for_each_scheme_family() {
+    let up = Upstream::start().await;
+    let routes = format!(
+        r#"
+[[route]]
+name = "stripe"
+path = "/stripe"
+upstream = "{u}/s"
+provider = "stripe"
+timeout = "2s"
+secrets = [{{ value = "whsec_test_secret" }}]
+[[route]]
+name = "svix"
+path = "/svix"
+upstream = "{u}/x"
+provider = "svix"
+timeout = "2s"
+secrets = [{{ value = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }}]
+[[route]]
+name = "twilio"
+path = "/twilio"
+upstream = "{u}/t"
+provider = "twilio"
+public_url = "https://hooks.example.com/twilio"
+timeout = "2s"
+secrets = [{{ value = "12345" }}]
+{generic}"#,
+        u = up.url(),
+        generic = standard_route(&up.url(), "")
+    );
+    let cfg = config_with("", "", &routes);
+    let gw = TestGateway::start(&cfg).await;
+    let file = write_config(&cfg);
+    let body = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(body.path(), b"From=%2B14158675309&Body=hi").unwrap();
+    for (route, path) in [
+        ("stripe", "/stripe"),
+        ("svix", "/svix"),
+        ("twilio", "/twilio"),
+        ("acme", "/webhooks/acme"),
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "sign",
+                "--route",
+                route,
+                "--timestamp",
+                &NOW.to_string(),
+                "--id",
+                &format!("id-{route}"),
+                "--config",
+            ])
+            .arg(file.path())
+            .arg("--body-file")
+            .arg(body.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{route}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut headers: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let (k, v) = l
+                    .split_once(": ")
+                    .unwrap_or_else(|| panic!("not a header line: {l:?}"));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        headers.push((
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        let resp = post(&gw.url(path), &headers, b"From=%2B14158675309&Body=hi").await;
+        assert_eq!(
+            (resp.0, resp.2.as_str()),
+            (200, "upstream-ok"),
+            "{route}: {headers:?}"
+        );
+    }
+    assert_eq!(up.hits(), 4);
+}
+
+#[test]
+fn sign_prints_a_runnable_curl_command_and_refuses_public_key_routes() {
+    let cfg = r#"
+[[route]]
+name = "gh"
+path = "/gh"
+upstream = "http://127.0.0.1:9/"
+provider = "github"
+secrets = [{ value = "It's a Secret to Everybody" }]
+[[route]]
+name = "discord"
+path = "/d"
+upstream = "http://127.0.0.1:9/"
+provider = "discord"
+secrets = [{ value = "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8" }]
+"#;
+    let file = write_config(cfg);
+    let body = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(body.path(), b"Hello, World!").unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "sign",
+            "--route",
+            "gh",
+            "--curl",
+            "http://127.0.0.1:8080/gh",
+            "--config",
+        ])
+        .arg(file.path())
+        .arg("--body-file")
+        .arg(body.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("curl -sS -X POST 'http://127.0.0.1:8080/gh'"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("-H 'X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17'"), "{stdout}");
+    assert!(stdout.contains("--data-binary @"), "{stdout}");
+    let out = Command::new(BIN)
+        .args(["sign", "--route", "discord", "--config"])
+        .arg(file.path())
+        .arg("--body-file")
+        .arg(body.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("public keys"));
+    assert!(out.stdout.is_empty());
+}

@@ -9,6 +9,7 @@ mod admin;
 mod cli;
 mod dedup;
 mod forward;
+mod handshakes;
 mod pipeline;
 mod presets;
 mod properties;
