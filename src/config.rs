@@ -79,10 +79,14 @@ pub struct AdminConfig {
 }
 
 /// Which dedup store backs the routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
     /// Embedded, bounded, per-instance.
     Memory,
+    /// One Redis (URL kept as a secret: it may carry a password).
+    Redis(Secret),
+    /// A Redis Cluster, by its seed nodes.
+    RedisCluster(Vec<Secret>),
 }
 
 /// What to do when the dedup store does not answer.

@@ -7,12 +7,27 @@
 //! attempt whose lease expired and was taken over by a retry cannot clobber the retry.
 
 pub mod memory;
+pub mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
+
+use std::sync::Arc;
+
+use crate::config::{DedupConfig, StoreKind};
+
+/// The store `[dedup]` asks for. Redis stores connect lazily: this never waits for Redis.
+pub fn build(cfg: &DedupConfig) -> Result<Arc<dyn DedupStore>, String> {
+    Ok(match &cfg.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new(cfg.max_entries)),
+        StoreKind::Redis(url) => Arc::new(RedisStore::single(url, cfg.call_timeout)?),
+        StoreKind::RedisCluster(urls) => Arc::new(RedisStore::cluster(urls, cfg.call_timeout)?),
+    })
+}
 
 /// Identifies one reservation.
 pub type Token = u64;

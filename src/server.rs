@@ -26,7 +26,7 @@ use crate::client_ip::{canonical, client_ip, is_in};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{compile_file, CompileErrors, Config};
 use crate::context::{Outcome, RequestContext, RequestIds};
-use crate::dedup::{DedupStore, MemoryStore};
+use crate::dedup::DedupStore;
 use crate::error::Rejection;
 use crate::metrics::Metrics;
 use crate::respond::{self, HttpResponse};
@@ -68,7 +68,7 @@ impl std::fmt::Display for ReloadError {
 impl Gateway {
     /// A gateway for `config` with the system clock and the configured store.
     pub fn new(config: Config) -> Result<Arc<Self>, String> {
-        let store: Arc<dyn DedupStore> = Arc::new(MemoryStore::new(config.dedup.max_entries));
+        let store = crate::dedup::build(&config.dedup)?;
         Self::with_parts(config, store, Arc::new(SystemClock))
     }
 

@@ -412,17 +412,71 @@ impl Compiler {
         }
     }
 
-    fn dedup(&mut self, raw: &RawDedup) -> DedupConfig {
-        let store = match raw.store.as_deref() {
-            None | Some("memory") => StoreKind::Memory,
-            Some("redis") => {
+    /// `store = "redis"`: exactly one of `redis_url` and `redis_cluster`, each a valid URL.
+    /// URLs may carry a password, so messages never repeat them.
+    fn redis_store(&mut self, raw: &RawDedup) -> Option<StoreKind> {
+        let valid = |cx: &mut Self, path: &str, url: &Secret| {
+            let text = String::from_utf8_lossy(url.expose()).into_owned();
+            match redis::Client::open(text.as_str()) {
+                Ok(_) => true,
+                Err(e) => {
+                    cx.error(
+                        path,
+                        format!("invalid Redis URL ({}); write e.g. \"redis://127.0.0.1:6379\", \"rediss://host:6380\" or \"redis+unix:///run/redis.sock\" (the value is not shown: it may hold a password)", e.category()),
+                    );
+                    false
+                }
+            }
+        };
+        match (&raw.redis_url, &raw.redis_cluster) {
+            (Some(url), None) => {
+                let url = self.string_or_secret("dedup.redis_url", url)?;
+                valid(self, "dedup.redis_url", &url).then_some(StoreKind::Redis(url))
+            }
+            (None, Some(nodes)) if !nodes.is_empty() => {
+                let mut ok = true;
+                let urls: Vec<Secret> = nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        let s = Secret::new(n.as_bytes());
+                        ok &= valid(self, &format!("dedup.redis_cluster[{i}]"), &s);
+                        s
+                    })
+                    .collect();
+                ok.then_some(StoreKind::RedisCluster(urls))
+            }
+            (None, _) => {
                 self.error(
-                    "dedup.store",
-                    "the Redis store is not available in this build yet; use store = \"memory\""
+                    "dedup.redis_url",
+                    "is required when store = \"redis\" (or give redis_cluster = [urls...])"
                         .to_owned(),
                 );
+                None
+            }
+            (Some(_), Some(_)) => {
+                self.error(
+                    "dedup.redis_cluster",
+                    "give either redis_url (one Redis) or redis_cluster (a cluster), not both"
+                        .to_owned(),
+                );
+                None
+            }
+        }
+    }
+
+    fn dedup(&mut self, raw: &RawDedup) -> DedupConfig {
+        let store = match raw.store.as_deref() {
+            None | Some("memory") => {
+                if raw.redis_url.is_some() || raw.redis_cluster.is_some() {
+                    self.warnings.push(
+                        "dedup.redis_url / redis_cluster are ignored while store = \"memory\""
+                            .to_owned(),
+                    );
+                }
                 StoreKind::Memory
             }
+            Some("redis") => self.redis_store(raw).unwrap_or(StoreKind::Memory),
             Some(other) => {
                 self.error(
                     "dedup.store",
@@ -431,11 +485,6 @@ impl Compiler {
                 StoreKind::Memory
             }
         };
-        if store == StoreKind::Memory && (raw.redis_url.is_some() || raw.redis_cluster.is_some()) {
-            self.warnings.push(
-                "dedup.redis_url / redis_cluster are ignored while store = \"memory\"".to_owned(),
-            );
-        }
         let on_store_error = match raw.on_store_error.as_deref() {
             None | Some("reject") => OnStoreError::Reject,
             Some("allow") => OnStoreError::Allow,

@@ -2,22 +2,47 @@
 
 use std::time::Duration;
 
+use crate::redis_server::RedisServer;
 use crate::support::*;
 
-async fn setup(route_extra: &str) -> (Upstream, TestGateway) {
+/// The store under test; the dedup matrix runs once per store.
+pub(crate) struct Backend {
+    redis: Option<RedisServer>,
+}
+
+impl Backend {
+    pub(crate) async fn memory() -> Self {
+        Backend { redis: None }
+    }
+
+    pub(crate) async fn redis() -> Self {
+        Backend {
+            redis: Some(RedisServer::start().await),
+        }
+    }
+
+    /// Keys for the `[dedup]` table.
+    pub(crate) fn dedup_toml(&self) -> String {
+        match &self.redis {
+            None => "store = \"memory\"".into(),
+            Some(r) => format!("store = \"redis\"\nredis_url = \"{}\"", r.url()),
+        }
+    }
+}
+
+async fn setup(b: &Backend, route_extra: &str) -> (Upstream, TestGateway) {
     let up = Upstream::start().await;
     let gw = TestGateway::start(&config_with(
         "",
-        "",
+        &b.dedup_toml(),
         &standard_route(&up.url(), route_extra),
     ))
     .await;
     (up, gw)
 }
 
-#[tokio::test]
-async fn delivered_id_is_answered_duplicate_without_calling_upstream() {
-    let (up, gw) = setup("").await;
+async fn delivered_id_is_answered_duplicate_without_calling_upstream(b: Backend) {
+    let (up, gw) = setup(&b, "").await;
     let url = gw.url("/webhooks/acme");
     let h = signed(b"{}", NOW, "evt_dup");
     assert_eq!(post(&url, &h, b"{}").await.0, 200);
@@ -40,9 +65,8 @@ async fn delivered_id_is_answered_duplicate_without_calling_upstream() {
     );
 }
 
-#[tokio::test]
-async fn forged_request_with_a_real_id_does_not_block_the_real_delivery() {
-    let (up, gw) = setup("").await;
+async fn forged_request_with_a_real_id_does_not_block_the_real_delivery(b: Backend) {
+    let (up, gw) = setup(&b, "").await;
     let url = gw.url("/webhooks/acme");
     let forged = post(
         &url,
@@ -57,9 +81,8 @@ async fn forged_request_with_a_real_id_does_not_block_the_real_delivery() {
     assert_eq!(up.hits(), 1);
 }
 
-#[tokio::test]
-async fn upstream_500_releases_the_id_so_the_retry_is_forwarded() {
-    let (up, gw) = setup("").await;
+async fn upstream_500_releases_the_id_so_the_retry_is_forwarded(b: Backend) {
+    let (up, gw) = setup(&b, "").await;
     let url = gw.url("/webhooks/acme");
     let h = signed(b"{}", NOW, "evt_500");
     up.answer(500, Duration::ZERO);
@@ -73,12 +96,11 @@ async fn upstream_500_releases_the_id_so_the_retry_is_forwarded() {
     assert_eq!(up.hits(), 2);
 }
 
-#[tokio::test]
-async fn upstream_down_is_502_then_up_the_retry_is_forwarded_once() {
+async fn upstream_down_is_502_then_up_the_retry_is_forwarded_once(b: Backend) {
     let addr = dead_port().await;
     let gw = TestGateway::start(&config_with(
         "",
-        "",
+        &b.dedup_toml(),
         &standard_route(&format!("http://{addr}"), ""),
     ))
     .await;
@@ -100,9 +122,8 @@ async fn upstream_down_is_502_then_up_the_retry_is_forwarded_once() {
     );
 }
 
-#[tokio::test]
-async fn slow_upstream_is_504_and_the_retry_goes_through() {
-    let (up, gw) = setup("").await;
+async fn slow_upstream_is_504_and_the_retry_goes_through(b: Backend) {
+    let (up, gw) = setup(&b, "").await;
     let url = gw.url("/webhooks/acme");
     let h = signed(b"{}", NOW, "evt_slow");
     up.answer(200, Duration::from_millis(2500)); // route timeout is 2s
@@ -115,9 +136,8 @@ async fn slow_upstream_is_504_and_the_retry_goes_through() {
     assert_eq!(up.hits(), 2);
 }
 
-#[tokio::test]
-async fn eight_concurrent_copies_reach_the_upstream_exactly_once() {
-    let (up, gw) = setup("").await;
+async fn eight_concurrent_copies_reach_the_upstream_exactly_once(b: Backend) {
+    let (up, gw) = setup(&b, "").await;
     up.answer(200, Duration::from_millis(300));
     let url = gw.url("/webhooks/acme");
     let h = signed(b"{}", NOW, "evt_race");
@@ -144,9 +164,8 @@ async fn eight_concurrent_copies_reach_the_upstream_exactly_once() {
     assert_eq!(up.hits(), 1);
 }
 
-#[tokio::test]
-async fn missing_id_is_400_when_required() {
-    let (up, gw) = setup("").await;
+async fn missing_id_is_400_when_required(b: Backend) {
+    let (up, gw) = setup(&b, "").await;
     let mut h = signed(b"{}", NOW, "x");
     h.retain(|(k, _)| k != "X-Delivery");
     let resp = post(&gw.url("/webhooks/acme"), &h, b"{}").await;
@@ -154,9 +173,8 @@ async fn missing_id_is_400_when_required() {
     assert_eq!(up.hits(), 0);
 }
 
-#[tokio::test]
-async fn optional_key_forwards_without_dedup() {
-    let (up, gw) = setup("dedup = { key = \"json:/event_id\", required = false }").await;
+async fn optional_key_forwards_without_dedup(b: Backend) {
+    let (up, gw) = setup(&b, "dedup = { key = \"json:/event_id\", required = false }").await;
     let url = gw.url("/webhooks/acme");
     for _ in 0..2 {
         assert_eq!(post(&url, &signed(b"{}", NOW, "x"), b"{}").await.0, 200);
@@ -170,8 +188,7 @@ async fn optional_key_forwards_without_dedup() {
     assert_eq!(up.hits(), 3);
 }
 
-#[tokio::test]
-async fn routes_do_not_share_ids() {
+async fn routes_do_not_share_ids(b: Backend) {
     let up = Upstream::start().await;
     let routes = format!(
         "{}{}",
@@ -180,7 +197,7 @@ async fn routes_do_not_share_ids() {
             .replace("name = \"acme\"", "name = \"acme2\"")
             .replace("/webhooks/acme\"", "/webhooks/acme2\"")
     );
-    let gw = TestGateway::start(&config_with("", "", &routes)).await;
+    let gw = TestGateway::start(&config_with("", &b.dedup_toml(), &routes)).await;
     let h = signed(b"{}", NOW, "same-id");
     assert_eq!(
         post(&gw.url("/webhooks/acme"), &h, b"{}").await.2,
@@ -193,9 +210,8 @@ async fn routes_do_not_share_ids() {
     assert_eq!(up.hits(), 2);
 }
 
-#[tokio::test]
-async fn provider_hanging_up_mid_forward_still_records_the_delivery() {
-    let (up, gw) = setup("").await;
+async fn provider_hanging_up_mid_forward_still_records_the_delivery(b: Backend) {
+    let (up, gw) = setup(&b, "").await;
     up.answer(200, Duration::from_millis(300));
     let url = gw.url("/webhooks/acme");
     let h = signed(b"{}", NOW, "evt_hangup");
@@ -218,3 +234,28 @@ async fn provider_hanging_up_mid_forward_still_records_the_delivery() {
     assert!(last.2.contains("duplicate"), "{last:?}");
     assert_eq!(up.hits(), 1);
 }
+
+/// Runs each scenario against both stores: one suite, not two copies.
+macro_rules! for_each_store {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::memory().await).await } )*
+        }
+        mod redis {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::redis().await).await } )*
+        }
+    };
+}
+
+for_each_store!(
+    delivered_id_is_answered_duplicate_without_calling_upstream,
+    forged_request_with_a_real_id_does_not_block_the_real_delivery,
+    upstream_500_releases_the_id_so_the_retry_is_forwarded,
+    upstream_down_is_502_then_up_the_retry_is_forwarded_once,
+    slow_upstream_is_504_and_the_retry_goes_through,
+    eight_concurrent_copies_reach_the_upstream_exactly_once,
+    missing_id_is_400_when_required,
+    optional_key_forwards_without_dedup,
+    routes_do_not_share_ids,
+    provider_hanging_up_mid_forward_still_records_the_delivery,
+);

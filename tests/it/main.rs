@@ -3,6 +3,7 @@
 // The harness may panic on setup failures and read the small bodies it sent itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod redis_server;
 mod support;
 
 mod admin;
@@ -13,3 +14,4 @@ mod handshakes;
 mod pipeline;
 mod presets;
 mod properties;
+mod redis;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use hookwall::clock::FakeClock;
 use hookwall::config::compile_str;
-use hookwall::dedup::{DedupStore, MemoryStore};
+use hookwall::dedup::DedupStore;
 use hookwall::server::Gateway;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -199,6 +199,12 @@ id_header = "X-Delivery"
 
 /// `[server]`/`[admin]`/`[dedup]` tables on free ports plus `routes`.
 pub(crate) fn config_with(server_extra: &str, dedup_extra: &str, routes: &str) -> String {
+    // A short lease (routes use 2s timeouts) unless the test sets its own.
+    let lease = if dedup_extra.contains("lease") {
+        ""
+    } else {
+        "lease = \"5s\""
+    };
     format!(
         r#"
 [server]
@@ -208,7 +214,7 @@ read_timeout = "1s"
 [admin]
 listen = "127.0.0.1:0"
 [dedup]
-lease = "5s"
+{lease}
 {dedup_extra}
 {routes}
 "#
@@ -220,7 +226,7 @@ impl TestGateway {
     pub(crate) async fn start(config: &str) -> Self {
         let cfg = compile_str(config, std::path::Path::new("test.toml"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let store: Arc<dyn DedupStore> = Arc::new(MemoryStore::new(cfg.dedup.max_entries));
+        let store = hookwall::dedup::build(&cfg.dedup).unwrap();
         Self::start_with(cfg, store).await
     }
 

@@ -1,0 +1,291 @@
+//! The Redis store: the same two-phase contract as the memory store, shared by every
+//! hookwall instance that points at the same Redis (or Redis Cluster).
+//!
+//! Each step is one Lua script, so it is atomic and one round trip:
+//! - reserve: `SET key <token> NX PX lease`, else report `delivered` or the lease left;
+//! - commit: only if the key still holds *our* token, `SET key d PX ttl`;
+//! - release: only if the key still holds our token, `DEL key`.
+//!
+//! A lease that expired and was taken over by a retry therefore cannot be clobbered by the
+//! late first attempt. Keys are `hookwall:dedup:{<route>:<id>}`: the braces are a Redis
+//! Cluster hash tag, so a delivery's key lives in one slot and scripts stay atomic there.
+//!
+//! The connection is one multiplexed, auto-reconnecting connection (`ConnectionManager`,
+//! or the cluster client's connection), created lazily so hookwall starts while Redis is
+//! down; the per-call timeout is applied by the dedup layer.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::Script;
+use tokio::sync::Mutex;
+
+use super::{DedupStore, Reservation, StoreError, StoreFuture, Token};
+use crate::secret::Secret;
+
+const RESERVE: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, 0}
+end
+local v = redis.call('GET', KEYS[1])
+if v == 'd' then
+  return {2, 0}
+end
+return {3, redis.call('PTTL', KEYS[1])}
+";
+
+const COMMIT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], 'd', 'PX', ARGV[2])
+  return 1
+end
+return 0
+";
+
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// The connection: one Redis or a cluster.
+enum Backend {
+    Single(ConnectionManager),
+    Cluster {
+        client: ClusterClient,
+        conn: Mutex<Option<ClusterConnection>>,
+    },
+}
+
+/// Two-phase dedup in Redis.
+pub struct RedisStore {
+    backend: Backend,
+    reserve: Script,
+    commit: Script,
+    release: Script,
+    /// Random per process, so tokens never collide between instances.
+    token_prefix: u64,
+    next: AtomicU64,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.backend {
+            Backend::Single(_) => "single",
+            Backend::Cluster { .. } => "cluster",
+        };
+        // Never print the URL: it may carry a password.
+        f.debug_struct("RedisStore")
+            .field("backend", &kind)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend_error(e: redis::RedisError) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn url_text(url: &Secret) -> String {
+    String::from_utf8_lossy(url.expose()).into_owned()
+}
+
+impl RedisStore {
+    /// A store on one Redis; does not connect until first used. Must run inside tokio.
+    pub fn single(url: &Secret, call_timeout: Duration) -> Result<Self, String> {
+        let client = redis::Client::open(url_text(url).as_str())
+            .map_err(|e| format!("invalid Redis URL: {}", e.category()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(call_timeout.max(Duration::from_millis(500))))
+            .set_response_timeout(Some(call_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let manager =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| e.to_string())?;
+        Ok(Self::with(Backend::Single(manager)))
+    }
+
+    /// A store on a Redis Cluster given by seed nodes.
+    pub fn cluster(urls: &[Secret], call_timeout: Duration) -> Result<Self, String> {
+        let nodes: Vec<String> = urls.iter().map(url_text).collect();
+        let client = ClusterClient::builder(nodes)
+            .connection_timeout(call_timeout.max(Duration::from_millis(500)))
+            .response_timeout(call_timeout)
+            .retries(2)
+            .build()
+            .map_err(|e| format!("invalid Redis Cluster configuration: {}", e.category()))?;
+        Ok(Self::with(Backend::Cluster {
+            client,
+            conn: Mutex::new(None),
+        }))
+    }
+
+    fn with(backend: Backend) -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(std::process::id().into());
+        RedisStore {
+            backend,
+            reserve: Script::new(RESERVE),
+            commit: Script::new(COMMIT),
+            release: Script::new(RELEASE),
+            token_prefix: h.finish(),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// The Redis key of a route-namespaced id.
+    fn key(id: &str) -> String {
+        format!("hookwall:dedup:{{{id}}}")
+    }
+
+    /// A connection handle (cheap clone of the multiplexed connection).
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        match &self.backend {
+            Backend::Single(m) => Ok(Conn::Single(m.clone())),
+            Backend::Cluster { client, conn } => {
+                let mut guard = conn.lock().await;
+                if let Some(c) = guard.as_ref() {
+                    return Ok(Conn::Cluster(c.clone()));
+                }
+                let c = client.get_async_connection().await.map_err(backend_error)?;
+                *guard = Some(c.clone());
+                Ok(Conn::Cluster(c))
+            }
+        }
+    }
+
+    fn token_value(&self, token: Token) -> String {
+        format!("{:016x}{token:016x}", self.token_prefix)
+    }
+
+    async fn run_reserve(&self, key: &str, lease: Duration) -> Result<Reservation, StoreError> {
+        let token = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.conn().await?;
+        let reply: Vec<i64> = self
+            .reserve
+            .key(Self::key(key))
+            .arg(self.token_value(token))
+            .arg(lease.as_millis().max(1) as u64)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(backend_error)?;
+        match reply.as_slice() {
+            [1, _] => Ok(Reservation::Acquired(token)),
+            [2, _] => Ok(Reservation::Delivered),
+            [3, left] => Ok(Reservation::InFlight(Duration::from_millis(
+                (*left).max(0) as u64
+            ))),
+            other => Err(StoreError::Backend(format!(
+                "unexpected reserve reply {other:?}"
+            ))),
+        }
+    }
+
+    async fn run_settle(
+        &self,
+        script: &Script,
+        key: &str,
+        token: Token,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let mut call = script.key(Self::key(key));
+        call.arg(self.token_value(token));
+        if let Some(ttl) = ttl {
+            call.arg(ttl.as_millis().max(1) as u64);
+        }
+        let _: i64 = call.invoke_async(&mut conn).await.map_err(backend_error)?;
+        Ok(())
+    }
+
+    /// Runs an arbitrary script (the shared rate limiter uses this connection too).
+    pub(crate) async fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[u64],
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut call = script.prepare_invoke();
+        for k in keys {
+            call.key(k);
+        }
+        for a in args {
+            call.arg(*a);
+        }
+        call.invoke_async(&mut conn).await.map_err(backend_error)
+    }
+}
+
+/// Either connection, as one `ConnectionLike` for scripts.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl DedupStore for RedisStore {
+    fn reserve<'a>(&'a self, key: &'a str, lease: Duration) -> StoreFuture<'a, Reservation> {
+        Box::pin(self.run_reserve(key, lease))
+    }
+
+    fn commit<'a>(&'a self, key: &'a str, token: Token, ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(self.run_settle(&self.commit, key, token, Some(ttl)))
+    }
+
+    fn release<'a>(&'a self, key: &'a str, token: Token) -> StoreFuture<'a, ()> {
+        Box::pin(self.run_settle(&self.release, key, token, None))
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let pong: String = redis::cmd("PING")
+                .query_async(&mut conn)
+                .await
+                .map_err(backend_error)?;
+            if pong == "PONG" {
+                Ok(())
+            } else {
+                Err(StoreError::Backend(format!(
+                    "unexpected PING reply {pong:?}"
+                )))
+            }
+        })
+    }
+}

@@ -1,0 +1,257 @@
+//! Redis-specific behaviour: failure policy, recovery without restart, a fleet sharing
+//! one Redis, lease expiry after a crash, and Redis Cluster.
+
+use std::time::Duration;
+
+use hookwall::dedup::{DedupStore, Reservation};
+
+use crate::redis_server::{RedisCluster, RedisServer};
+use crate::support::*;
+
+fn redis_dedup(r: &RedisServer, extra: &str) -> String {
+    format!(
+        "store = \"redis\"\nredis_url = \"{}\"\ncall_timeout = \"250ms\"\n{extra}",
+        r.url()
+    )
+}
+
+#[tokio::test]
+async fn redis_down_rejects_with_503_then_recovers_without_restart() {
+    let mut redis = RedisServer::start().await;
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        &redis_dedup(&redis, ""),
+        &standard_route(&up.url(), ""),
+    ))
+    .await;
+    let url = gw.url("/webhooks/acme");
+    assert_eq!(
+        post(&url, &signed(b"{}", NOW, "before"), b"{}").await.0,
+        200
+    );
+    assert_eq!(get(&gw.admin_url("/readyz"), &[]).await.0, 200);
+
+    redis.kill();
+    let down = post(&url, &signed(b"{}", NOW, "during"), b"{}").await;
+    assert_eq!((down.0, reason(&down)), (503, "dedup_unavailable".into()));
+    assert!(down.1.contains_key("retry-after"));
+    let ready = get(&gw.admin_url("/readyz"), &[]).await;
+    assert_eq!(ready.0, 503);
+    assert!(ready.2.contains("dedup store unreachable"), "{}", ready.2);
+    assert!(
+        gw.metric(r#"hookwall_dedup_store_errors_total{route="acme"}"#)
+            .await
+            >= 1.0
+    );
+    assert_eq!(up.hits(), 1, "nothing forwarded without dedup under reject");
+
+    redis.restart().await;
+    // The connection manager reconnects on its own; the provider's retry then goes through.
+    let mut retry = post(&url, &signed(b"{}", NOW, "during"), b"{}").await;
+    for _ in 0..100 {
+        if retry.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        retry = post(&url, &signed(b"{}", NOW, "during"), b"{}").await;
+    }
+    assert_eq!((retry.0, retry.2.as_str()), (200, "upstream-ok"));
+    assert_eq!(get(&gw.admin_url("/readyz"), &[]).await.0, 200);
+}
+
+#[tokio::test]
+async fn redis_down_with_allow_policy_forwards_without_dedup() {
+    let mut redis = RedisServer::start().await;
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        &redis_dedup(&redis, "on_store_error = \"allow\""),
+        &standard_route(&up.url(), ""),
+    ))
+    .await;
+    redis.kill();
+    let resp = post(
+        &gw.url("/webhooks/acme"),
+        &signed(b"{}", NOW, "allow-1"),
+        b"{}",
+    )
+    .await;
+    assert_eq!((resp.0, resp.2.as_str()), (200, "upstream-ok"));
+    assert_eq!(up.hits(), 1);
+    assert!(
+        gw.metric(r#"hookwall_dedup_store_errors_total{route="acme"}"#)
+            .await
+            >= 1.0
+    );
+}
+
+#[tokio::test]
+async fn gateway_starts_while_redis_is_down() {
+    let mut redis = RedisServer::start().await;
+    redis.kill();
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        &redis_dedup(&redis, ""),
+        &standard_route(&up.url(), ""),
+    ))
+    .await;
+    assert_eq!(get(&gw.admin_url("/healthz"), &[]).await.0, 200);
+    assert_eq!(get(&gw.admin_url("/readyz"), &[]).await.0, 503);
+    redis.restart().await;
+    let mut ready = 0;
+    for _ in 0..100 {
+        ready = get(&gw.admin_url("/readyz"), &[]).await.0;
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready, 200);
+}
+
+#[tokio::test]
+async fn two_instances_sharing_redis_forward_a_delivery_exactly_once() {
+    let redis = RedisServer::start().await;
+    let up = Upstream::start().await;
+    up.answer(200, Duration::from_millis(200));
+    let cfg = config_with("", &redis_dedup(&redis, ""), &standard_route(&up.url(), ""));
+    let (a, b) = (
+        TestGateway::start(&cfg).await,
+        TestGateway::start(&cfg).await,
+    );
+    let h = signed(b"{}", NOW, "evt_fleet");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let url = if i % 2 == 0 {
+            a.url("/webhooks/acme")
+        } else {
+            b.url("/webhooks/acme")
+        };
+        let h = h.clone();
+        tasks.push(tokio::spawn(async move { post(&url, &h, b"{}").await }));
+    }
+    let mut forwarded = 0;
+    for t in tasks {
+        let resp = t.await.unwrap();
+        if resp.2 == "upstream-ok" {
+            forwarded += 1;
+        } else {
+            assert!(resp.0 == 409 || resp.2.contains("duplicate"), "{resp:?}");
+        }
+    }
+    assert_eq!((forwarded, up.hits()), (1, 1));
+    // Either instance now answers duplicate.
+    assert!(post(&b.url("/webhooks/acme"), &h, b"{}")
+        .await
+        .2
+        .contains("duplicate"));
+    assert!(post(&a.url("/webhooks/acme"), &h, b"{}")
+        .await
+        .2
+        .contains("duplicate"));
+}
+
+#[tokio::test]
+async fn an_expired_lease_of_a_crashed_attempt_lets_the_retry_through() {
+    let redis = RedisServer::start().await;
+    let up = Upstream::start().await;
+    let routes = standard_route(&up.url(), "").replace("timeout = \"2s\"", "timeout = \"300ms\"");
+    let gw = TestGateway::start(&config_with(
+        "",
+        &redis_dedup(&redis, "lease = \"600ms\""),
+        &routes,
+    ))
+    .await;
+    // An instance reserved the id and died before settling it.
+    let store = hookwall::dedup::RedisStore::single(
+        &hookwall::secret::Secret::new(redis.url()),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    assert!(matches!(
+        store
+            .reserve("acme:evt_crash", Duration::from_millis(600))
+            .await
+            .unwrap(),
+        Reservation::Acquired(_)
+    ));
+    let h = signed(b"{}", NOW, "evt_crash");
+    let blocked = post(&gw.url("/webhooks/acme"), &h, b"{}").await;
+    assert_eq!((blocked.0, reason(&blocked)), (409, "in_flight".into()));
+    let retry_after: u64 = blocked.1["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(retry_after, 1);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        post(&gw.url("/webhooks/acme"), &h, b"{}").await.2,
+        "upstream-ok"
+    );
+    assert_eq!(up.hits(), 1);
+}
+
+#[tokio::test]
+async fn keys_are_namespaced_and_small() {
+    let redis = RedisServer::start().await;
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        &redis_dedup(&redis, ""),
+        &standard_route(&up.url(), ""),
+    ))
+    .await;
+    assert_eq!(
+        post(
+            &gw.url("/webhooks/acme"),
+            &signed(b"{}", NOW, "evt_ns"),
+            b"{}"
+        )
+        .await
+        .0,
+        200
+    );
+    let keys = redis.cli(&["keys", "*"]).unwrap();
+    assert_eq!(keys.trim(), "hookwall:dedup:{acme:evt_ns}");
+    assert_eq!(
+        redis
+            .cli(&["get", "hookwall:dedup:{acme:evt_ns}"])
+            .unwrap()
+            .trim(),
+        "d"
+    );
+    let ttl: i64 = redis
+        .cli(&["ttl", "hookwall:dedup:{acme:evt_ns}"])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        ttl > 71 * 3600,
+        "delivered ids live for dedup.ttl (72h): {ttl}"
+    );
+}
+
+#[tokio::test]
+async fn redis_cluster_dedups_across_slots() {
+    let cluster = RedisCluster::start().await;
+    let up = Upstream::start().await;
+    let dedup = format!(
+        "store = \"redis\"\nredis_cluster = {}\ncall_timeout = \"1s\"",
+        cluster.urls_toml()
+    );
+    let gw = TestGateway::start(&config_with("", &dedup, &standard_route(&up.url(), ""))).await;
+    // Enough ids to land on all three masters.
+    for i in 0..30 {
+        let h = signed(b"{}", NOW, &format!("evt_{i}"));
+        assert_eq!(
+            post(&gw.url("/webhooks/acme"), &h, b"{}").await.2,
+            "upstream-ok"
+        );
+        assert!(post(&gw.url("/webhooks/acme"), &h, b"{}")
+            .await
+            .2
+            .contains("duplicate"));
+    }
+    assert_eq!(up.hits(), 30);
+    assert_eq!(get(&gw.admin_url("/readyz"), &[]).await.0, 200);
+}
