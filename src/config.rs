@@ -133,6 +133,8 @@ pub struct RateLimitConfig {
     pub burst: NonZeroU32,
     /// Keying.
     pub by: RateLimitBy,
+    /// Enforced together by every instance through Redis.
+    pub shared: bool,
 }
 
 /// Where the dedup id comes from.

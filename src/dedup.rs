@@ -20,12 +20,35 @@ use std::sync::Arc;
 
 use crate::config::{DedupConfig, StoreKind};
 
-/// The store `[dedup]` asks for. Redis stores connect lazily: this never waits for Redis.
-pub fn build(cfg: &DedupConfig) -> Result<Arc<dyn DedupStore>, String> {
-    Ok(match &cfg.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new(cfg.max_entries)),
+/// The configured store, and the Redis connection when there is one (shared rate limits
+/// use it too).
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// Where delivery ids are kept.
+    pub dedup: Arc<dyn DedupStore>,
+    /// The Redis behind it, if any.
+    pub redis: Option<Arc<RedisStore>>,
+}
+
+impl Stores {
+    /// Just a dedup store (tests, embedding).
+    pub fn only(dedup: Arc<dyn DedupStore>) -> Self {
+        Stores { dedup, redis: None }
+    }
+}
+
+/// The stores `[dedup]` asks for. Redis connects lazily: this never waits for Redis.
+pub fn build(cfg: &DedupConfig) -> Result<Stores, String> {
+    let redis = match &cfg.store {
+        StoreKind::Memory => {
+            return Ok(Stores::only(Arc::new(MemoryStore::new(cfg.max_entries))));
+        }
         StoreKind::Redis(url) => Arc::new(RedisStore::single(url, cfg.call_timeout)?),
         StoreKind::RedisCluster(urls) => Arc::new(RedisStore::cluster(urls, cfg.call_timeout)?),
+    };
+    Ok(Stores {
+        dedup: redis.clone(),
+        redis: Some(redis),
     })
 }
 

@@ -26,7 +26,7 @@ use crate::client_ip::{canonical, client_ip, is_in};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{compile_file, CompileErrors, Config};
 use crate::context::{Outcome, RequestContext, RequestIds};
-use crate::dedup::DedupStore;
+use crate::dedup::{DedupStore, Stores};
 use crate::error::Rejection;
 use crate::metrics::Metrics;
 use crate::respond::{self, HttpResponse};
@@ -68,18 +68,19 @@ impl std::fmt::Display for ReloadError {
 impl Gateway {
     /// A gateway for `config` with the system clock and the configured store.
     pub fn new(config: Config) -> Result<Arc<Self>, String> {
-        let store = crate::dedup::build(&config.dedup)?;
-        Self::with_parts(config, store, Arc::new(SystemClock))
+        let stores = crate::dedup::build(&config.dedup)?;
+        Self::with_parts(config, stores, Arc::new(SystemClock))
     }
 
     /// A gateway with an explicit store and clock (tests, embedding).
     pub fn with_parts(
         config: Config,
-        store: Arc<dyn DedupStore>,
+        stores: Stores,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, String> {
         let shared = Shared {
-            store,
+            store: stores.dedup,
+            redis: stores.redis,
             metrics: Arc::new(Metrics::default()),
             clock,
         };

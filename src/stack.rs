@@ -33,6 +33,8 @@ pub type RouteService = BoxCloneSyncService<Request<Incoming>, HttpResponse, Inf
 pub struct Shared {
     /// The dedup store.
     pub store: Arc<dyn DedupStore>,
+    /// The Redis connection, for shared rate limits.
+    pub redis: Option<Arc<crate::dedup::RedisStore>>,
     /// Metric families.
     pub metrics: Arc<Metrics>,
     /// Wall clock for timestamp windows.
@@ -64,7 +66,16 @@ pub fn build_route(
     let metrics = shared.metrics.route(&cfg.name, &cfg.secret_labels);
     let limiter = cfg.rate_limit.as_ref().map(|rl| match previous {
         Some((old, limiter)) if old == rl => (rl.clone(), limiter.clone()),
-        _ => (rl.clone(), Arc::new(Limiter::new(rl, Default::default()))),
+        _ => {
+            let local = Limiter::new(rl, Default::default());
+            let limiter = match (&shared.redis, rl.shared) {
+                (Some(redis), true) => {
+                    local.shared(redis.clone(), &cfg.name, rl, dedup.call_timeout)
+                }
+                _ => local,
+            };
+            (rl.clone(), Arc::new(limiter))
+        }
     });
     let upstream = Upstream::new(
         UpstreamSettings {

@@ -588,7 +588,7 @@ impl Compiler {
         }
         let window = self.window(at, r, defaults.window);
         let allow_ips = self.cidrs(&format!("{at}.allow_ips"), r.allow_ips.as_deref());
-        let rate_limit = self.rate_limit(at, r);
+        let rate_limit = self.rate_limit(at, r, &dedup_cfg.store);
         let dedup = self.route_dedup(at, r, &provider, defaults.dedup);
         let timeout = self.nonzero_duration(
             &format!("{at}.timeout"),
@@ -747,14 +747,14 @@ impl Compiler {
         Some(Window { past, future })
     }
 
-    fn rate_limit(&mut self, at: &str, r: &RawRoute) -> Option<RateLimitConfig> {
+    fn rate_limit(&mut self, at: &str, r: &RawRoute, store: &StoreKind) -> Option<RateLimitConfig> {
         let raw = r.rate_limit.as_ref()?;
         let path = format!("{at}.rate_limit");
-        if raw.shared == Some(true) {
+        let shared = raw.shared.unwrap_or(false);
+        if shared && *store == StoreKind::Memory {
             self.error(
                 &format!("{path}.shared"),
-                "shared rate limits need the Redis store, which this build does not have yet"
-                    .to_owned(),
+                "shared rate limits live in Redis: set [dedup] store = \"redis\"".to_owned(),
             );
         }
         let positive = |cx: &mut Self, key: &str, n: i64| -> Option<NonZeroU32> {
@@ -797,6 +797,7 @@ impl Compiler {
             period: per / rate.get(),
             burst,
             by,
+            shared,
         })
     }
 

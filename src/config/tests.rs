@@ -255,14 +255,7 @@ fn bare_addresses_are_single_host_networks() {
 fn reserved_and_unsupported_values_are_explained() {
     let e = errors(&ROUTE.replace("name = \"r\"", "name = \"_unknown\""));
     assert!(has(&e, "\"_unknown\" is reserved"), "{e:?}");
-    let e = errors(&format!("[dedup]\nstore = \"redis\"\n{ROUTE}"));
-    assert!(
-        has(
-            &e,
-            "dedup.store: the Redis store is not available in this build yet"
-        ),
-        "{e:?}"
-    );
+
     let e = errors(&ROUTE.replace("name = \"r\"", "name = \"r\"\nprovider = \"strype\""));
     assert!(
         has(&e, "route[0].provider: unknown provider \"strype\""),
@@ -306,4 +299,41 @@ fn forward_headers_may_not_set_gateway_headers() {
         has(&e, "X-Hookwall-* headers are set by the gateway itself"),
         "{e:?}"
     );
+}
+
+#[test]
+fn shared_rate_limits_need_redis() {
+    let e = errors(&ROUTE.replace(
+        "[route.verify]",
+        "rate_limit = { per_second = 1, shared = true }\n[route.verify]",
+    ));
+    assert!(
+        has(
+            &e,
+            "route[0].rate_limit.shared: shared rate limits live in Redis"
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn redis_store_needs_exactly_one_valid_url_and_never_echoes_it() {
+    let e = errors(&format!("[dedup]\nstore = \"redis\"\n{ROUTE}"));
+    assert!(
+        has(&e, "dedup.redis_url: is required when store = \"redis\""),
+        "{e:?}"
+    );
+    let e = errors(&format!(
+        "[dedup]\nstore = \"redis\"\nredis_url = \"http://user:hunter2@x\"\n{ROUTE}"
+    ));
+    assert!(has(&e, "dedup.redis_url: invalid Redis URL"), "{e:?}");
+    assert!(e.iter().all(|l| !l.contains("hunter2")), "{e:?}");
+    let c = ok(&format!(
+        "[dedup]\nstore = \"redis\"\nredis_url = \"redis://:pw@127.0.0.1:6379/0\"\n{ROUTE}"
+    ));
+    assert!(matches!(c.dedup.store, StoreKind::Redis(_)));
+    let c = ok(&format!("[dedup]\nstore = \"redis\"\nredis_cluster = [\"redis://127.0.0.1:7000\", \"redis://127.0.0.1:7001\"]\n{ROUTE}"));
+    assert!(matches!(c.dedup.store, StoreKind::RedisCluster(ref n) if n.len() == 2));
+    let e = errors(&format!("[dedup]\nstore = \"redis\"\nredis_url = \"redis://x\"\nredis_cluster = [\"redis://y\"]\n{ROUTE}"));
+    assert!(has(&e, "not both"), "{e:?}");
 }

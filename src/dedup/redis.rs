@@ -53,6 +53,8 @@ return 0
 ";
 
 /// The connection: one Redis or a cluster.
+// One per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Single(ConnectionManager),
     Cluster {
@@ -203,7 +205,7 @@ impl RedisStore {
     }
 
     /// Runs an arbitrary script (the shared rate limiter uses this connection too).
-    pub(crate) async fn eval<T: redis::FromRedisValue>(
+    pub(crate) async fn eval<T: redis::FromRedisValue + Send>(
         &self,
         script: &Script,
         keys: &[String],

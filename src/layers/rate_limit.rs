@@ -1,4 +1,7 @@
-//! `rate_limit`: a GCRA (governor) per route or per client IP.
+//! `rate_limit`: a GCRA (governor) per route or per client IP; with `shared = true`, one
+//! GCRA in Redis that every instance draws from (a Lua script using Redis' own clock, so
+//! instance clocks do not matter). If Redis does not answer within `call_timeout`, the
+//! instance falls back to its local limiter rather than refusing or waving everything.
 //!
 //! Runs before the body is read, so a flood costs no buffering. Rejection:
 //! `429 rate_limited` with `Retry-After` from the limiter (seconds, rounded up). The limiter
@@ -30,9 +33,65 @@ use crate::respond::HttpResponse;
 /// How often (in checks) the per-IP table drops clients whose buckets are full again.
 const RETAIN_EVERY: u32 = 4096;
 
+/// GCRA over Redis: the stored value is the theoretical arrival time (µs, Redis clock).
+const SHARED_GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local period = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + period
+local allow_at = new_tat - burst * period
+if now < allow_at then
+  return {0, allow_at - now}
+end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {1, 0}
+";
+
+/// A limit enforced together by every instance through Redis.
+#[derive(Debug)]
+pub struct SharedLimiter<C: Clock = DefaultClock> {
+    redis: Arc<crate::dedup::RedisStore>,
+    script: redis::Script,
+    key_prefix: String,
+    by: RateLimitBy,
+    period_us: u64,
+    burst: u64,
+    call_timeout: Duration,
+    /// Used while Redis does not answer.
+    fallback: Limiter<C>,
+}
+
+impl<C: Clock + Clone> SharedLimiter<C> {
+    /// `Ok` when the request may pass, else how long until it could.
+    async fn admit(&self, client: IpAddr) -> Result<(), Duration> {
+        let key = match self.by {
+            RateLimitBy::Route => format!("{}}}", self.key_prefix),
+            RateLimitBy::Ip => format!("{}:{client}}}", self.key_prefix),
+        };
+        let (keys, args) = ([key], [self.period_us, self.burst]);
+        let call = self.redis.eval::<Vec<i64>>(&self.script, &keys, &args);
+        match crate::dedup::with_timeout(self.call_timeout, call).await {
+            Ok(reply) => match reply.as_slice() {
+                [1, _] => Ok(()),
+                [_, wait_us] => Err(Duration::from_micros((*wait_us).max(0) as u64)),
+                _ => self.fallback.check(client),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "shared rate limit unavailable; using this instance's limiter");
+                self.fallback.check(client)
+            }
+        }
+    }
+}
+
 /// The limiter state for one route.
 #[derive(Debug)]
 pub enum Limiter<C: Clock = DefaultClock> {
+    /// Shared through Redis by every instance.
+    Shared(Box<SharedLimiter<C>>),
     /// One bucket for the route.
     Route(RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>),
     /// One bucket per client IP.
@@ -59,9 +118,32 @@ impl<C: Clock + Clone> Limiter<C> {
         }
     }
 
-    /// `Ok` when the request may pass, else how long until it could.
+    /// Makes this (local) limiter the fallback of a Redis-shared one for `route`.
+    pub fn shared(
+        self,
+        redis: Arc<crate::dedup::RedisStore>,
+        route: &str,
+        cfg: &RateLimitConfig,
+        call_timeout: Duration,
+    ) -> Self {
+        Limiter::Shared(Box::new(SharedLimiter {
+            redis,
+            script: redis::Script::new(SHARED_GCRA),
+            // `{route...}` is a Redis Cluster hash tag: one slot per key.
+            key_prefix: format!("hookwall:rl:{{{route}"),
+            by: cfg.by,
+            period_us: (cfg.period.as_micros() as u64).max(1),
+            burst: u64::from(cfg.burst.get()),
+            call_timeout,
+            fallback: self,
+        }))
+    }
+
+    /// `Ok` when the request may pass, else how long until it could (local limiters; a
+    /// shared limiter answers from its local fallback here).
     pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
         match self {
+            Limiter::Shared(s) => s.fallback.check(client),
             Limiter::Route(l) => l
                 .check()
                 .map_err(|not_until| not_until.wait_time_from(l.clock().now())),
@@ -127,9 +209,11 @@ impl<S: Clone, C: Clock> Clone for RateLimit<S, C> {
 
 impl<S, B, C> Service<Request<B>> for RateLimit<S, C>
 where
-    S: Service<Request<B>, Response = HttpResponse, Error = Infallible>,
+    S: Service<Request<B>, Response = HttpResponse, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    C: Clock + Clone,
+    B: Send + 'static,
+    C: Clock + Clone + Send + Sync + 'static,
+    C::Instant: Send + Sync,
 {
     type Response = HttpResponse;
     type Error = Infallible;
@@ -144,6 +228,20 @@ where
             .extensions()
             .get::<RequestContext>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.client_ip);
+        if let Limiter::Shared(_) = &*self.limiter {
+            let limiter = self.limiter.clone();
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            return Box::pin(async move {
+                let Limiter::Shared(shared) = &*limiter else {
+                    unreachable!("checked above")
+                };
+                match shared.admit(client).await {
+                    Ok(()) => inner.call(req).await,
+                    Err(wait) => reject(&req, Rejection::RateLimited(wait)).await,
+                }
+            });
+        }
         match self.limiter.check(client) {
             Ok(()) => Box::pin(self.inner.call(req)),
             Err(wait) => reject(&req, Rejection::RateLimited(wait)),
@@ -164,6 +262,7 @@ mod tests {
             period: Duration::from_secs(1) / per_second,
             burst: NonZeroU32::new(burst).unwrap(),
             by,
+            shared: false,
         }
     }
 

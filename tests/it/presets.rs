@@ -99,16 +99,9 @@ fn stripe_self_vector_rotation_and_tampering() {
         "garbage",
         "t=1700000000,v0=d95c",
     ] {
-        assert_ne!(
-            matches!(
-                verify(&r, &[("Stripe-Signature", bad)], body),
-                Verdict::Valid { .. }
-            ),
-            true,
-            "{bad}"
-        );
+        let verdict = verify(&r, &[("Stripe-Signature", bad)], body);
+        assert!(!matches!(verdict, Verdict::Valid { .. }), "{bad}");
     }
-    // The key is the whsec_ string as is, not base64-decoded.
     assert_eq!(
         r.dedup.as_ref().unwrap().source,
         DedupSource::JsonPointer("/id".into())

@@ -255,3 +255,64 @@ async fn redis_cluster_dedups_across_slots() {
     assert_eq!(up.hits(), 30);
     assert_eq!(get(&gw.admin_url("/readyz"), &[]).await.0, 200);
 }
+
+#[tokio::test]
+async fn a_shared_rate_limit_is_enforced_by_two_instances_together() {
+    let redis = RedisServer::start().await;
+    let up = Upstream::start().await;
+    let routes = standard_route(
+        &up.url(),
+        "dedup = false\nrate_limit = { per_minute = 4, shared = true }",
+    );
+    let cfg = config_with("", &redis_dedup(&redis, ""), &routes);
+    let (a, b) = (
+        TestGateway::start(&cfg).await,
+        TestGateway::start(&cfg).await,
+    );
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        let resp = post(&gw.url("/webhooks/acme"), &signed(b"{}", NOW, "x"), b"{}").await;
+        if resp.0 == 429 {
+            let wait: u64 = resp.1["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!(
+                (1..=15).contains(&wait),
+                "one request per 15s refills: {wait}"
+            );
+        }
+        statuses.push(resp.0);
+    }
+    // Burst 4 across the fleet, not 4 per instance.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(up.hits(), 4);
+}
+
+#[tokio::test]
+async fn a_shared_rate_limit_falls_back_to_the_local_limiter_when_redis_is_down() {
+    let mut redis = RedisServer::start().await;
+    let up = Upstream::start().await;
+    let routes = standard_route(
+        &up.url(),
+        "dedup = false\nrate_limit = { per_minute = 2, shared = true }",
+    );
+    let gw = TestGateway::start(&config_with("", &redis_dedup(&redis, ""), &routes)).await;
+    redis.kill();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(
+            post(&gw.url("/webhooks/acme"), &signed(b"{}", NOW, "x"), b"{}")
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses, vec![200, 200, 429]);
+}

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use hookwall::clock::FakeClock;
 use hookwall::config::compile_str;
-use hookwall::dedup::DedupStore;
 use hookwall::server::Gateway;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -226,21 +225,21 @@ impl TestGateway {
     pub(crate) async fn start(config: &str) -> Self {
         let cfg = compile_str(config, std::path::Path::new("test.toml"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let store = hookwall::dedup::build(&cfg.dedup).unwrap();
-        Self::start_with(cfg, store).await
+        let stores = hookwall::dedup::build(&cfg.dedup).unwrap();
+        Self::start_with(cfg, stores).await
     }
 
     /// Starts with an explicit store.
     pub(crate) async fn start_with(
         cfg: hookwall::config::Config,
-        store: Arc<dyn DedupStore>,
+        stores: hookwall::dedup::Stores,
     ) -> Self {
         let clock = Arc::new(FakeClock::at(NOW));
         let grace = cfg.server.shutdown_grace;
         let proxy = TcpListener::bind(cfg.server.listen).await.unwrap();
         let admin = TcpListener::bind(cfg.admin.listen).await.unwrap();
         let (addr, admin_addr) = (proxy.local_addr().unwrap(), admin.local_addr().unwrap());
-        let gateway = Gateway::with_parts(cfg, store, clock.clone()).unwrap();
+        let gateway = Gateway::with_parts(cfg, stores, clock.clone()).unwrap();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
