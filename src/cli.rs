@@ -48,6 +48,9 @@ pub enum Command {
         #[arg(long, env = "HOOKWALL_CONFIG")]
         config: PathBuf,
     },
+    /// A self-contained tour on loopback: sends a valid, a tampered, a stale, a duplicate,
+    /// an oversized and a rate-limited delivery and prints what happened.
+    Demo,
     /// Print the headers a provider would send for a body, signed with the route's first
     /// secret (to test a deployment end to end).
     Sign {

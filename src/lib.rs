@@ -32,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod dedup;
+pub mod demo;
 pub mod error;
 pub mod forward;
 pub mod layers;

@@ -9,6 +9,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => cli::check(&config),
+        Command::Demo => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(hookwall::demo::run()),
+            Err(e) => {
+                eprintln!("hookwall: cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Sign {
             config,
             route,

@@ -334,3 +334,73 @@ secrets = [{ value = "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc866412
     assert!(String::from_utf8_lossy(&out.stderr).contains("public keys"));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn demo_runs_the_tour_and_exits_0() {
+    let out = Command::new(BIN).arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in [
+        "valid delivery                        200",
+        "tampered body                         401  invalid_signature",
+        "stale timestamp (10 min old)          401  timestamp_out_of_window",
+        "replayed duplicate of the first       200  duplicate",
+        "oversized body (8 KiB > 4 KiB)        413  body_too_large",
+        "rate limit exhausted                  429  rate_limited",
+        "hookwall_rejections_total{route=\"demo\",reason=\"invalid_signature\"} 1",
+    ] {
+        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_config_file() {
+    let up = Upstream::start().await;
+    let (port, admin) = (free_port(), free_port());
+    let head = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n"
+    );
+    let f = write_config(&format!("{head}{}", standard_route(&up.url(), "")));
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(f.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(&format!("127.0.0.1:{admin}")).await;
+    let routes = || async {
+        get(&format!("http://127.0.0.1:{admin}/routes"), &[])
+            .await
+            .2
+    };
+    assert!(!routes().await.contains("\"beta\""));
+    let beta = standard_route(&up.url(), "")
+        .replace("name = \"acme\"", "name = \"beta\"")
+        .replace("/webhooks/acme\"", "/webhooks/beta\"");
+    std::fs::write(
+        f.path(),
+        format!("{head}{}{beta}", standard_route(&up.url(), "")),
+    )
+    .unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut seen = false;
+    for _ in 0..100 {
+        if routes().await.contains("\"beta\"") {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen, "SIGHUP did not load the new route");
+}

@@ -15,3 +15,4 @@ mod pipeline;
 mod presets;
 mod properties;
 mod redis;
+mod reload;
