@@ -25,6 +25,7 @@
 // Unit tests read back small bodies they built themselves.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod access_log;
 pub mod admin;
 pub mod cli;
 pub mod client_ip;

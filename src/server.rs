@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+use crate::access_log::{AccessLog, Entry};
 use crate::client_ip::{canonical, client_ip, is_in};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{compile_file, CompileErrors, Config};
@@ -45,6 +46,7 @@ pub struct Gateway {
     shared: Shared,
     shedder: Arc<Semaphore>,
     ids: RequestIds,
+    access_log: AccessLog,
 }
 
 /// Why a reload was refused.
@@ -93,6 +95,7 @@ impl Gateway {
             shared,
             shedder,
             ids: RequestIds::default(),
+            access_log: AccessLog::default(),
         }))
     }
 
@@ -148,6 +151,7 @@ impl Gateway {
         let Some(route) = routes.get(req.uri().path()).cloned() else {
             let resp = respond::rejection(&request_id, Rejection::UnknownRoute);
             finish(
+                &self,
                 &routes.unknown,
                 "_unknown",
                 &request_id,
@@ -190,7 +194,7 @@ impl Gateway {
         } else {
             respond::rejection(&request_id, Rejection::Overloaded)
         };
-        finish(&metrics, name, &request_id, client, &resp, received);
+        finish(&self, &metrics, name, &request_id, client, &resp, received);
         resp
     }
 }
@@ -274,6 +278,7 @@ impl Drop for InFlightGuard<'_> {
 
 /// Counts and logs a finished request.
 fn finish(
+    gateway: &Gateway,
     metrics: &crate::metrics::RouteMetrics,
     route: &str,
     request_id: &str,
@@ -282,28 +287,17 @@ fn finish(
     received: tokio::time::Instant,
 ) {
     let outcome = respond::outcome_of(resp);
-    let elapsed = received.elapsed();
+    let latency = received.elapsed();
     metrics.record(outcome);
-    metrics.request_duration.observe(elapsed.as_secs_f64());
-    let reason = match outcome {
-        Outcome::Rejected(r) => r.reason(),
-        _ => "",
-    };
-    let upstream_status = match outcome {
-        Outcome::Forwarded(s) => s.as_u16(),
-        _ => 0,
-    };
-    tracing::info!(
+    metrics.request_duration.observe(latency.as_secs_f64());
+    gateway.access_log.record(&Entry {
         request_id,
         route,
-        outcome = outcome.label(),
-        reason,
-        status = resp.status().as_u16(),
-        upstream_status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        client_ip = %client,
-        "request finished"
-    );
+        outcome,
+        status: resp.status().as_u16(),
+        latency,
+        client,
+    });
 }
 
 /// Serves the proxy listener until `shutdown` resolves, then drains within `grace`.
