@@ -67,6 +67,11 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// How long in-flight requests get after SIGTERM.
     pub shutdown_grace: Duration,
+    /// TLS termination: the files and the key loaded from them when the config compiled.
+    pub tls: Option<(
+        crate::tls::TlsFiles,
+        std::sync::Arc<rustls::sign::CertifiedKey>,
+    )>,
 }
 
 /// `[admin]`: the operator listener.

@@ -20,6 +20,8 @@ pub struct RequestContext {
     pub peer_trusted: bool,
     /// When the request head was parsed; `read_timeout` for the body counts from here.
     pub received: tokio::time::Instant,
+    /// Whether it arrived over TLS terminated here.
+    pub https: bool,
 }
 
 /// What happened to a request, attached to the response for metrics and the log line.

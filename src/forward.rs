@@ -181,7 +181,8 @@ impl Upstream {
                 h.insert("x-forwarded-for", v);
             }
             if !(ctx.peer_trusted && h.contains_key("x-forwarded-proto")) {
-                h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+                let proto = if ctx.https { "https" } else { "http" };
+                h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
             }
             if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
                 h.insert("x-request-id", v);

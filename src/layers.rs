@@ -93,6 +93,7 @@ pub(crate) mod test_support {
             client_ip: ip.parse().unwrap(),
             peer_trusted: false,
             received: tokio::time::Instant::now(),
+            https: false,
         }
     }
 

@@ -43,4 +43,5 @@ pub mod router;
 pub mod secret;
 pub mod server;
 pub mod stack;
+pub mod tls;
 pub mod verify;

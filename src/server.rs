@@ -33,6 +33,11 @@ use crate::metrics::Metrics;
 use crate::respond::{self, HttpResponse};
 use crate::router::Routes;
 use crate::stack::Shared;
+use crate::tls::Termination;
+
+mod tracked_stream;
+
+use tracked_stream::TrackedStream;
 
 /// Largest request head (request line + headers) accepted; hyper answers 431 beyond it.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -47,6 +52,8 @@ pub struct Gateway {
     shedder: Arc<Semaphore>,
     ids: RequestIds,
     access_log: AccessLog,
+    /// The certificate resolver and acceptor when `[server] tls` is set.
+    tls: Option<Termination>,
 }
 
 /// Why a reload was refused.
@@ -89,6 +96,10 @@ impl Gateway {
         let shedder = Arc::new(Semaphore::new(
             config.server.max_concurrency.min(Semaphore::MAX_PERMITS),
         ));
+        let tls = match &config.server.tls {
+            Some((_, key)) => Some(Termination::new(key.clone())?),
+            None => None,
+        };
         let routes = Routes::build(Arc::new(config), &shared, None)?;
         Ok(Arc::new(Gateway {
             routes: ArcSwap::from_pointee(routes),
@@ -96,6 +107,7 @@ impl Gateway {
             shedder,
             ids: RequestIds::default(),
             access_log: AccessLog::default(),
+            tls,
         }))
     }
 
@@ -126,6 +138,7 @@ impl Gateway {
             });
         match result {
             Ok(routes) => {
+                self.reload_tls(&current.config, &routes.config);
                 self.routes.store(Arc::new(routes));
                 self.shared.metrics.reload(true);
                 tracing::info!(config = %current.config.source().display(), "config reloaded");
@@ -139,11 +152,31 @@ impl Gateway {
         }
     }
 
+    /// Serves a renewed certificate to new connections; open ones keep theirs.
+    fn reload_tls(&self, old: &Config, new: &Config) {
+        match (&self.tls, &new.server.tls) {
+            (Some(tls), Some((_, key))) => tls.replace(key.clone()),
+            (None, None) => {}
+            _ => {
+                tracing::warn!("turning TLS on or off needs a restart; the listener keeps its mode")
+            }
+        }
+        if old.server.listen != new.server.listen || old.admin.listen != new.admin.listen {
+            tracing::warn!("listen addresses change on restart only");
+        }
+    }
+
+    /// The TLS acceptor, when the proxy listener terminates TLS.
+    pub fn tls_acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        self.tls.as_ref().map(Termination::acceptor)
+    }
+
     /// Handles one request on the proxy listener. Never fails: every problem is an answer.
     pub async fn handle(
         self: Arc<Self>,
         mut req: Request<Incoming>,
         peer: SocketAddr,
+        https: bool,
     ) -> HttpResponse {
         let received = tokio::time::Instant::now();
         let request_id = self.ids.next_id();
@@ -188,6 +221,7 @@ impl Gateway {
                 client_ip: client,
                 peer_trusted: is_in(trusted, canonical(peer.ip())),
                 received,
+                https,
             });
             let Ok(resp) = route.service.clone().oneshot(req).await;
             resp
@@ -196,74 +230,6 @@ impl Gateway {
         };
         finish(&self, &metrics, name, &request_id, client, &resp, received);
         resp
-    }
-}
-
-/// The TCP stream, noting whether bytes of a request head are pending.
-///
-/// hyper's header timer also runs while a keep-alive connection sits idle between
-/// requests, and reports both cases as the same timeout. Only a head that started to
-/// arrive and then stalled (slowloris) is a `read_timeout` rejection; an idle connection
-/// closing is routine.
-struct TrackedStream {
-    inner: tokio::net::TcpStream,
-    /// Bytes arrived since the last response bytes were written.
-    reading: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl tokio::io::AsyncRead for TrackedStream {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.reading
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        poll
-    }
-}
-
-impl tokio::io::AsyncWrite for TrackedStream {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        self.reading
-            .store(false, std::sync::atomic::Ordering::Relaxed);
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        self.reading
-            .store(false, std::sync::atomic::Ordering::Relaxed);
-        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -317,6 +283,20 @@ pub async fn run(
         .max_headers(MAX_HEADERS)
         .keep_alive(true);
     let builder = Arc::new(builder);
+    // TLS connections negotiate h2 or HTTP/1.1 by ALPN: the auto builder serves both.
+    let tls = gateway.tls_acceptor();
+    let mut auto =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    auto.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
+    auto.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .max_header_list_size(MAX_HEAD_BYTES as u32);
+    let auto = Arc::new(auto);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -332,16 +312,41 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let https = tls.is_some();
         let gw = gateway.clone();
         let service = service_fn(move |req| {
             let gw = gw.clone();
-            async move { Ok::<_, Infallible>(gw.handle(req, peer).await) }
+            async move { Ok::<_, Infallible>(gw.handle(req, peer, https).await) }
         });
         let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stream = TrackedStream {
             inner: stream,
             reading: reading.clone(),
         };
+        if let Some(acceptor) = &tls {
+            let (acceptor, auto, watcher) = (acceptor.clone(), auto.clone(), graceful.watcher());
+            tokio::spawn(async move {
+                // The handshake is bounded like a request head.
+                let tls_stream = match tokio::time::timeout(read_timeout, acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        return tracing::debug!(error = %e, client_ip = %peer.ip(), "TLS handshake failed")
+                    }
+                    Err(_) => {
+                        return tracing::debug!(client_ip = %peer.ip(), "TLS handshake too slow")
+                    }
+                };
+                if let Err(e) = watcher
+                    .watch(auto.serve_connection(TokioIo::new(tls_stream), service))
+                    .await
+                {
+                    tracing::debug!(error = %e, client_ip = %peer.ip(), "TLS connection ended with an error");
+                }
+            });
+            continue;
+        }
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         let gw = gateway.clone();
         tokio::spawn(async move {

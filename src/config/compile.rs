@@ -358,12 +358,23 @@ impl Compiler {
     }
 
     fn server(&mut self, raw: &RawServer) -> ServerConfig {
-        if raw.tls.is_some() {
-            self.error(
-                "server.tls",
-                "TLS termination is not available in this build yet; terminate TLS in front of hookwall".to_owned(),
-            );
-        }
+        let tls = raw.tls.as_ref().and_then(|t| match (&t.cert, &t.key) {
+            (Some(cert), Some(key)) => {
+                let files = crate::tls::TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                };
+                let loaded = crate::tls::load(&files);
+                self.check("server.tls", loaded).map(|k| (files, k))
+            }
+            _ => {
+                self.error(
+                    "server.tls",
+                    "needs both `cert` and `key` (PEM file paths)".to_owned(),
+                );
+                None
+            }
+        });
         let max_concurrency = match raw.max_concurrency {
             None => 1024,
             Some(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
@@ -390,6 +401,7 @@ impl Compiler {
                 raw.shutdown_grace.as_deref(),
                 Duration::from_secs(30),
             ),
+            tls,
         }
     }
 

@@ -40,7 +40,14 @@ pub struct RawServer {
     pub max_concurrency: Option<i64>,
     pub trusted_proxies: Option<Vec<String>>,
     pub shutdown_grace: Option<String>,
-    pub tls: Option<toml::Value>,
+    pub tls: Option<RawTls>,
+}
+
+/// `tls = { cert = "...", key = "..." }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTls {
+    pub cert: Option<String>,
+    pub key: Option<String>,
 }
 
 /// `[admin]`.
