@@ -160,16 +160,10 @@ pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Fu
         .header_read_timeout(Duration::from_secs(10));
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+        let Some((stream, peer)) =
+            crate::server::next_connection(&listener, shutdown.as_mut()).await
+        else {
+            break;
         };
         let gw = gateway.clone();
         let service = service_fn(move |req| {

@@ -266,6 +266,26 @@ fn finish(
     });
 }
 
+/// The next accepted connection, or `None` once `shutdown` resolves. Accept errors (usually
+/// out of file descriptors) back off briefly instead of spinning or stopping the listener.
+pub(crate) async fn next_connection(
+    listener: &TcpListener,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => return Some(conn),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => return None,
+        }
+    }
+}
+
 /// Serves the proxy listener until `shutdown` resolves, then drains within `grace`.
 pub async fn run(
     listener: TcpListener,
@@ -299,17 +319,8 @@ pub async fn run(
     let auto = Arc::new(auto);
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+        let Some((stream, peer)) = next_connection(&listener, shutdown.as_mut()).await else {
+            break;
         };
         let _ = stream.set_nodelay(true);
         let https = tls.is_some();

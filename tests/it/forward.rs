@@ -4,17 +4,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-async fn setup(route_extra: &str) -> (Upstream, TestGateway) {
-    let up = Upstream::start().await;
-    let gw = TestGateway::start(&config_with(
-        "",
-        "",
-        &standard_route(&up.url(), route_extra),
-    ))
-    .await;
-    (up, gw)
-}
-
 #[tokio::test]
 async fn whitespace_sensitive_json_and_non_utf8_bodies_arrive_byte_for_byte() {
     let (up, gw) = setup("").await;

@@ -4,17 +4,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-async fn setup(route_extra: &str) -> (Upstream, TestGateway) {
-    let up = Upstream::start().await;
-    let gw = TestGateway::start(&config_with(
-        "",
-        "",
-        &standard_route(&up.url(), route_extra),
-    ))
-    .await;
-    (up, gw)
-}
-
 #[tokio::test]
 async fn valid_delivery_is_forwarded_and_the_answer_passed_back() {
     let (up, gw) = setup("").await;

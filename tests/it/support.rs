@@ -196,6 +196,18 @@ id_header = "X-Delivery"
     )
 }
 
+/// A recording upstream and a gateway with the standard route (plus `route_extra`).
+pub(crate) async fn setup(route_extra: &str) -> (Upstream, TestGateway) {
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        "",
+        &standard_route(&up.url(), route_extra),
+    ))
+    .await;
+    (up, gw)
+}
+
 /// `[server]`/`[admin]`/`[dedup]` tables on free ports plus `routes`.
 pub(crate) fn config_with(server_extra: &str, dedup_extra: &str, routes: &str) -> String {
     // A short lease (routes use 2s timeouts) unless the test sets its own.
