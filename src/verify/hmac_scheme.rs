@@ -140,7 +140,10 @@ impl TimestampUnit {
             TimestampUnit::Seconds => unix.to_string(),
             TimestampUnit::Millis => (unix.saturating_mul(1000)).to_string(),
             TimestampUnit::Rfc3339 => {
-                let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
+                // RFC 3339 stops at year 9999; clamp rather than fail (found by fuzzing).
+                const LAST_RFC3339_SECOND: i64 = 253_402_300_799;
+                let secs = unix.clamp(0, LAST_RFC3339_SECOND) as u64;
+                let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
                 humantime::format_rfc3339_nanos(t).to_string()
             }
         }
@@ -558,6 +561,8 @@ mod tests {
             TimestampUnit::Seconds.parse(b"99999999999999999"),
             SignedTimestamp::Malformed
         );
+        // Past year 9999 RFC 3339 has no spelling: clamped, never a panic.
+        assert_eq!(TimestampUnit::Rfc3339.format(i64::MAX), "9999-12-31T23:59:59.000000000Z");
         let t = TimestampUnit::Rfc3339.format(1_573_899_072);
         assert_eq!(
             TimestampUnit::Rfc3339.parse(t.as_bytes()),
