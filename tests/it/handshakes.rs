@@ -312,3 +312,62 @@ async fn mailgun_replayed_signature_with_another_body_is_not_forwarded() {
     assert!(replay.2.contains("duplicate"));
     assert_eq!(up.hits(), 1);
 }
+
+/// Every signable preset with a timestamp: fresh passes, one second past either edge of the
+/// preset's window is `timestamp_out_of_window` (after the signature was verified).
+#[tokio::test]
+async fn every_timestamped_preset_enforces_its_own_window() {
+    let up = Upstream::start().await;
+    for provider in hookwall::verify::presets::NAMES {
+        if matches!(*provider, "discord" | "sendgrid" | "mailgun") {
+            continue; // not signable here; windows covered with their vectors and mailgun's own test
+        }
+        let secret = match *provider {
+            "standard-webhooks" | "svix" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            _ => "window-secret",
+        };
+        let extra = "public_url = \"https://h.example/x\"\ndedup = false";
+        let cfg = config_with("", "", &preset_route(&up, provider, secret, extra));
+        let Ok(parsed) = hookwall::config::compile_str(&cfg, std::path::Path::new("w.toml")) else {
+            panic!("{provider}: config does not compile");
+        };
+        let route = parsed.routes[0].clone();
+        let Some(window) = route.window else { continue };
+        let gw = TestGateway::start(&cfg).await;
+        let send = |ts: i64| {
+            let body = if *provider == "linear" {
+                format!("{{\"webhookTimestamp\":{}}}", ts * 1000).into_bytes()
+            } else {
+                b"{}".to_vec()
+            };
+            let input = hookwall::verify::SignInput {
+                body: &body,
+                timestamp: ts,
+                id: "msg_w",
+                url: Some("https://h.example/x"),
+                method: &http::Method::POST,
+            };
+            let headers: Vec<(String, String)> = route
+                .verifier
+                .sign(&input)
+                .unwrap()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            let url = gw.url(&format!("/{provider}"));
+            async move { post(&url, &headers, &body).await }
+        };
+        let (past, future) = (window.past.as_secs() as i64, window.future.as_secs() as i64);
+        assert_eq!(send(NOW).await.0, 200, "{provider}: fresh");
+        assert_eq!(
+            reason(&send(NOW - past - 1).await),
+            "timestamp_out_of_window",
+            "{provider}: stale"
+        );
+        assert_eq!(
+            reason(&send(NOW + future + 1).await),
+            "timestamp_out_of_window",
+            "{provider}: future"
+        );
+    }
+}

@@ -805,3 +805,50 @@ fn request(pairs: &[(&str, &str)], body: &[u8]) -> Request<Bytes> {
     *req.headers_mut() = headers(pairs);
     req
 }
+
+/// A JSON body holding `value` at `pointer` (`/event/id` → `{"event":{"id":value}}`).
+fn json_at(pointer: &str, value: serde_json::Value) -> Vec<u8> {
+    let mut doc = value;
+    for key in pointer.trim_start_matches('/').split('/').rev() {
+        doc = serde_json::json!({ key: doc });
+    }
+    doc.to_string().into_bytes()
+}
+
+#[test]
+fn every_preset_default_dedup_key_is_extracted() {
+    for provider in hookwall::verify::presets::NAMES {
+        let secret = match *provider {
+            "standard-webhooks" | "svix" => SW_SECRET,
+            "discord" => "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8",
+            "sendgrid" => "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
+            _ => "s",
+        };
+        let r = route(provider, &[secret], "public_url = \"https://h.example/x\"");
+        let Some(dedup) = &r.dedup else { continue };
+        let (pairs, body): (Vec<(String, String)>, Vec<u8>) = match &dedup.source {
+            DedupSource::Header(h) => (vec![(h.to_string(), "id-42".into())], b"{}".to_vec()),
+            DedupSource::AnyHeader(hs) => (
+                vec![(hs[hs.len() - 1].to_string(), "id-42".into())],
+                b"{}".to_vec(),
+            ),
+            DedupSource::JsonPointer(p) => (Vec::new(), json_at(p, "id-42".into())),
+            DedupSource::BodySha256 => continue,
+        };
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let req = request(&refs, &body);
+        assert_eq!(
+            extract_id(&dedup.source, &req).as_deref(),
+            Some("id-42"),
+            "{provider}"
+        );
+        assert_eq!(
+            extract_id(&dedup.source, &request(&[], b"{}")),
+            None,
+            "{provider}: no id, no key"
+        );
+    }
+}

@@ -1,0 +1,458 @@
+#!/usr/bin/env bash
+# hookwall throughput/latency benchmark. See bench/README.md.
+#
+#   bash bench/run.sh                 # DURATION=15 (seconds per measured run)
+#   DURATION=10 bash bench/run.sh
+#
+# Targets, all on 127.0.0.1, measured one after another with the same wrk script:
+#   direct     wrk -> nginx upstream (return 200 "ok")
+#   nginx      wrk -> nginx proxy_pass (keepalive pool) -> upstream
+#   hookwall   wrk -> hookwall (HMAC verify + memory dedup + forward) -> upstream, RUST_LOG=warn
+#   hookwall   same, default info logging (one JSON line per request, stderr to a file)
+set -euo pipefail
+
+DURATION="${DURATION:-15}"
+WARMUP="${WARMUP:-3}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-64}"
+BUILD_TIMEOUT="${BUILD_TIMEOUT:-1800}"   # SKIP_BUILD=1 uses an existing target/release/hookwall
+SECRET="bench-secret-not-for-production"
+ROUTE_PATH="/webhooks/bench"
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+LUA="$BENCH_DIR/unique_delivery.lua"
+CMDLINE="DURATION=$DURATION"
+for v in WARMUP THREADS CONNECTIONS SKIP_BUILD IDLE_MAX IDLE_WAIT KEEP_TMP; do
+  if [[ -n "${!v+x}" ]]; then CMDLINE+=" $v=${!v}"; fi
+done
+CMDLINE+=" bash $0${*:+ $*}"
+
+die() { echo "bench: ERROR: $*" >&2; exit 1; }
+log() { echo "bench: $*" >&2; }
+
+# ---------------------------------------------------------------- 1. tools and build
+SUDO=""
+if [[ $EUID -ne 0 ]]; then SUDO="sudo"; fi
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need+=(nginx)
+for t in curl python3 openssl getconf timeout; do
+  command -v "$t" >/dev/null 2>&1 || need+=("$t")
+done
+if ((${#need[@]})); then
+  # python3/openssl/curl are package names too; getconf/timeout come with libc-bin/coreutils.
+  pkgs=()
+  for p in "${need[@]}"; do
+    case "$p" in getconf) pkgs+=(libc-bin) ;; timeout) pkgs+=(coreutils) ;; *) pkgs+=("$p") ;; esac
+  done
+  log "installing: ${pkgs[*]}"
+  # Keep the distro's nginx service from starting (it would listen on :80): the standard
+  # Debian policy-rc.d mechanism, only if none exists, removed right after.
+  made_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  $SUDO timeout 600 apt-get update
+  $SUDO env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${pkgs[@]}"
+  if ((made_policy)); then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+HOOKWALL="$ROOT/target/release/hookwall"
+if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
+  log "SKIP_BUILD=1: using the existing $HOOKWALL"
+else
+  log "building hookwall (cargo build --release; may wait for the cargo lock)"
+  (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release) || die "cargo build --release failed"
+fi
+[[ -x "$HOOKWALL" ]] || die "no binary at $HOOKWALL"
+
+# ---------------------------------------------------------------- process bookkeeping
+TMP="$(mktemp -d /tmp/hookwall-bench.XXXXXX)"
+chmod 755 "$TMP"
+PIDS=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ "${KEEP_TMP:-0}" == 1 || $rc -ne 0 ]]; then
+    log "temp dir kept: $TMP"
+  else
+    rm -rf "$TMP"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+stop_pid() { # stop one process we started, bounded
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local kept=()
+  for p in "${PIDS[@]}"; do [[ "$p" == "$pid" ]] || kept+=("$p"); done
+  PIDS=("${kept[@]}")
+}
+
+# Free 127.0.0.1 ports (all sockets held open until every port is chosen, so no repeats).
+read -r P_UP P_PROXY P_HW1 P_ADM1 P_HW2 P_ADM2 P_HW3 P_ADM3 < <(python3 - <<'EOF'
+import socket
+socks = []
+for _ in range(8):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+)
+
+wait_http() { # url, what, pid: poll until any HTTP answer, at most 15 s
+  local url=$1 what=$2 pid=$3
+  for _ in $(seq 150); do
+    kill -0 "$pid" 2>/dev/null || die "$what exited during startup (see $TMP)"
+    if curl -s -o /dev/null --max-time 1 "$url"; then return 0; fi
+    sleep 0.1
+  done
+  die "$what not ready after 15 s ($url)"
+}
+
+cpu_ticks() { # utime+stime of a pid (all threads), in clock ticks
+  # Fields after the ")" closing comm: state=1 ... utime=12 stime=13.
+  local s
+  s="$(cat "/proc/$1/stat")"
+  s="${s##*) }"
+  awk '{print $12 + $13}' <<<"$s"
+}
+CLK_TCK="$(getconf CLK_TCK)"
+
+cpu_sample() { # "busy total" jiffies of the whole machine; busy = user+nice+system+steal
+  # (irq/softirq left out: loopback networking lands there and is not charged to processes)
+  awk '/^cpu /{b=$2+$3+$4+$9; print b, b+$5+$6+$7+$8; exit}' /proc/stat
+}
+bg_busy() { # secs -> % of the whole machine busy meanwhile (our servers idle => background load)
+  local b0 t0 b1 t1
+  read -r b0 t0 < <(cpu_sample); sleep "$1"; read -r b1 t1 < <(cpu_sample)
+  awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN{printf "%.0f", (t > 0 ? 100*b/t : 0)}'
+}
+# Other work on the machine (a concurrent cargo build, ...) steals CPU from the measured
+# processes. Before each target wait (bounded) until background load is low, and report it.
+IDLE_MAX="${IDLE_MAX:-10}"   # % of the whole machine
+IDLE_WAIT="${IDLE_WAIT:-300}" # seconds, per target
+wait_idle() { # label -> sets BG_PRE
+  local label=$1 start=$SECONDS
+  BG_PRE="$(bg_busy 2)"
+  while ((BG_PRE > IDLE_MAX && SECONDS - start < IDLE_WAIT)); do
+    log "$label: machine ${BG_PRE}% busy with other work; waiting for it to drop below ${IDLE_MAX}% (max ${IDLE_WAIT}s)"
+    BG_PRE="$(bg_busy 2)"
+  done
+  ((BG_PRE <= IDLE_MAX)) || log "WARNING: $label: measuring with ${BG_PRE}% background CPU; numbers are contaminated"
+}
+
+nginx_worker() { # the single worker of an nginx master we started
+  local master=$1 w=""
+  for _ in $(seq 50); do
+    w="$(cat "/proc/$master/task/$master/children" 2>/dev/null | awk '{print $1}')"
+    [[ -n "$w" ]] && { echo "$w"; return 0; }
+    sleep 0.1
+  done
+  die "no worker process under nginx master $master"
+}
+
+# ---------------------------------------------------------------- 5. header
+echo "== hookwall benchmark =="
+echo "command:  $CMDLINE"
+echo "machine:  nproc=$(nproc); cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo); kernel=$(uname -sr)"
+echo "tools:    $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'); $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'); hookwall $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo ' (+uncommitted src changes)'), binary built $(date -r "$HOOKWALL" '+%F %T')"
+echo "load:     wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, ${WARMUP}s warmup per target, 1024-byte signed POST, unique X-Bench-Delivery per request"
+echo
+
+# ---------------------------------------------------------------- 3. body + signature
+BODY="$TMP/body.json"
+python3 - "$BODY" <<'EOF'
+import sys
+head = '{"type":"bench.event","id":"evt_bench","created":1767225600,"data":{"pad":"'
+tail = '"}}'
+pad = 1024 - len(head) - len(tail)
+body = head + ("abcdefghijklmnopqrstuvwxyz0123456789" * 40)[:pad] + tail
+assert len(body.encode()) == 1024
+open(sys.argv[1], "wb").write(body.encode())
+EOF
+[[ "$(wc -c <"$BODY")" == 1024 ]] || die "body is not 1024 bytes"
+SIG="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$BODY" | awk '{print $1}')"
+export BENCH_BODY_FILE="$BODY" BENCH_SIGNATURE="$SIG"
+
+# ---------------------------------------------------------------- 2. nginx upstream + proxy
+nginx_conf() { # name, server-block body -> sets NGINX_PID
+  local name=$1 body=$2 d="$TMP/$1"
+  mkdir -p "$d/logs" "$d/tmp"
+  chmod 777 "$d/tmp"
+  local user=""
+  if [[ $EUID -eq 0 ]]; then user="user root;"; fi
+  cat >"$d/nginx.conf" <<EOF
+$user
+daemon off;
+master_process on;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp/client;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    # nginx's default (1000) would close wrk's connections every 1000 requests;
+    # hookwall keeps client connections open, so lift it for a like-for-like comparison.
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+$body
+}
+EOF
+  "$NGINX" -t -q -p "$d" -e "$d/logs/error.log" -c "$d/nginx.conf" || die "nginx config $name invalid"
+  "$NGINX" -p "$d" -e "$d/logs/error.log" -c "$d/nginx.conf" >"$d/logs/stdout.log" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+}
+
+nginx_conf upstream "
+    server {
+        listen 127.0.0.1:$P_UP;
+        location / { return 200 \"ok\"; }
+    }"
+UP_PID=$NGINX_PID
+nginx_conf proxy "
+    upstream bench_up {
+        server 127.0.0.1:$P_UP;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$P_PROXY;
+        location / {
+            proxy_pass http://bench_up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }"
+PROXY_PID=$NGINX_PID
+wait_http "http://127.0.0.1:$P_UP/" "nginx upstream" "$UP_PID"
+wait_http "http://127.0.0.1:$P_PROXY/" "nginx proxy" "$PROXY_PID"
+UP_WORKER="$(nginx_worker "$UP_PID")"
+PROXY_WORKER="$(nginx_worker "$PROXY_PID")"
+
+# ---------------------------------------------------------------- hookwall config
+hookwall_conf() { # file, listen port, admin port, [redis url] (memory store without it)
+  local store='store = "memory"'
+  if [[ -n "${4:-}" ]]; then store="store = \"redis\"
+redis_url = \"$4\"
+call_timeout = \"250ms\""; fi
+  cat >"$1" <<EOF
+[server]
+listen = "127.0.0.1:$2"
+max_body = "1MiB"
+read_timeout = "10s"
+max_concurrency = 1024
+shutdown_grace = "1s"
+
+[admin]
+listen = "127.0.0.1:$3"
+
+[dedup]
+$store
+ttl = "1h"
+lease = "60s"
+max_entries = 20000000
+
+[[route]]
+name = "bench"
+path = "$ROUTE_PATH"
+upstream = "http://127.0.0.1:$P_UP/hooks/bench"
+secrets = [{ value = "$SECRET" }]
+dedup = true
+timeout = "10s"
+
+[route.verify]
+algorithm = "hmac-sha256"
+header = "X-Bench-Signature"
+prefix = "sha256="
+encoding = "hex"
+payload = "{body}"
+id_header = "X-Bench-Delivery"
+EOF
+  "$HOOKWALL" check --config "$1" >"$1.check" 2>&1 || { cat "$1.check" >&2; die "hookwall check failed for $1"; }
+}
+
+# ---------------------------------------------------------------- 4. measurement
+RESULTS=()   # "label|rps|p50|p99|gw_us|up_us|wrk_us|non2xx|requests|socket_errors|other pre/run/post"
+
+run_wrk() { # label, url, run-id  -> prints the BENCH_RESULT line
+  local label=$1 url=$2 run=$3 d=$4 out
+  out="$TMP/wrk-$run.txt"
+  BENCH_RUN="$run" timeout $((d + 30)) \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${d}s" --latency --timeout 10s -s "$LUA" "$url" >"$out" 2>&1 \
+    || { cat "$out" >&2; die "wrk failed for $label ($run)"; }
+  local line
+  # This subshell reaped timeout, which reaped wrk: cutime+cstime = wrk's CPU (+ timeout's).
+  local st
+  read -r st <"/proc/$BASHPID/stat"
+  st="${st##*) }"
+  read -r -a st <<<"$st"
+  line="$(grep '^BENCH_RESULT' "$out")" || { cat "$out" >&2; die "no BENCH_RESULT from wrk ($label)"; }
+  echo "$line wrk_ticks=$((st[13] + st[14]))"
+}
+
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
+
+check_result() { # label, result-line
+  local label=$1 line=$2 req n2 se
+  req="$(field "$line" requests)"; n2="$(field "$line" non2xx)"; se="$(field "$line" socket_errors)"
+  ((req > 0)) || die "$label: wrk completed 0 requests"
+  if ((n2 * 1000 > req)); then
+    echo "$label: $n2 of $req responses were NOT 2xx (> 0.1%) -- the numbers are meaningless" >&2
+    die "$label rejected requests; inspect $TMP"
+  fi
+  ((n2 == 0)) || log "WARNING: $label: $n2 non-2xx of $req (under the 0.1% limit)"
+  ((se == 0)) || log "WARNING: $label: $se socket errors (connect/read/write/timeout)"
+}
+
+measure() { # label, url, gateway-pid or "", upstream-worker-pid
+  local label=$1 url=$2 gw=$3 up=$4 line
+  log "$label: warmup ${WARMUP}s"
+  line="$(run_wrk "$label" "$url" "warm-$label-$RANDOM" "$WARMUP")"
+  check_result "$label (warmup)" "$line"
+  wait_idle "$label"
+  local gw0=0 gw1=0 up0 up1 mb0 mt0 mb1 mt1 bg_post
+  if [[ -n "$gw" ]]; then gw0="$(cpu_ticks "$gw")"; fi
+  up0="$(cpu_ticks "$up")"
+  read -r mb0 mt0 < <(cpu_sample)
+  log "$label: measuring ${DURATION}s"
+  line="$(run_wrk "$label" "$url" "main-$label-$RANDOM" "$DURATION")"
+  read -r mb1 mt1 < <(cpu_sample)
+  if [[ -n "$gw" ]]; then gw1="$(cpu_ticks "$gw")"; fi
+  up1="$(cpu_ticks "$up")"
+  check_result "$label" "$line"
+  bg_post="$(bg_busy 1)"
+  ((bg_post <= IDLE_MAX)) || log "WARNING: $label: ${bg_post}% background CPU right after the run"
+  local req wt gw_us up_us wrk_us bg_run
+  req="$(field "$line" requests)"
+  wt="$(field "$line" wrk_ticks)"
+  per_req() { awk -v d="$1" -v t="$CLK_TCK" -v n="$req" 'BEGIN{printf "%.1f", d/t/n*1e6}'; }
+  up_us="$(per_req $((up1 - up0)))"
+  wrk_us="$(per_req "$wt")"
+  gw_us="-"
+  if [[ -n "$gw" ]]; then gw_us="$(per_req $((gw1 - gw0)))"; fi
+  # Whole-machine busy time during the run that is neither wrk, the gateway nor the upstream.
+  bg_run="$(awk -v b="$((mb1 - mb0 - (gw1 - gw0) - (up1 - up0) - wt))" -v t="$((mt1 - mt0))" \
+    'BEGIN{o = (t > 0 ? 100*b/t : 0); if (o < 0) o = 0; printf "%.0f", o}')"
+  ((bg_run <= IDLE_MAX)) || log "WARNING: $label: ${bg_run}% of the machine went to other work DURING the run; numbers are contaminated"
+  RESULTS+=("$label|$(field "$line" rps)|$(field "$line" p50_ms)|$(field "$line" p99_ms)|$gw_us|$up_us|$wrk_us|$(field "$line" non2xx)|$req|$(field "$line" socket_errors)|$BG_PRE/$bg_run/$bg_post")
+}
+
+start_hookwall() { # name, port, admin port, mode(warn|info), [redis url] -> sets HW_PID
+  local name=$1 conf="$TMP/$1.toml"
+  hookwall_conf "$conf" "$2" "$3" "${5:-}"
+  if [[ "$4" == warn ]]; then
+    RUST_LOG=warn "$HOOKWALL" --log-format json run --config "$conf" 2>"$TMP/$name.log" &
+  else
+    env -u RUST_LOG "$HOOKWALL" --log-format json run --config "$conf" 2>"$TMP/$name.log" &
+  fi
+  HW_PID=$!
+  PIDS+=("$HW_PID")
+  wait_http "http://127.0.0.1:$3/healthz" "hookwall ($name)" "$HW_PID"
+  curl -sf --max-time 2 "http://127.0.0.1:$3/healthz" >/dev/null || die "hookwall ($name) /healthz not 200"
+  # One signed request by hand: fail fast with the gateway's own answer if it rejects.
+  local code
+  code="$(curl -s -o "$TMP/$name.probe" -w '%{http_code}' --max-time 5 -X POST \
+    -H 'Content-Type: application/json' -H "X-Bench-Signature: $SIG" -H "X-Bench-Delivery: probe-$name" \
+    --data-binary @"$BODY" "http://127.0.0.1:$2$ROUTE_PATH")"
+  [[ "$code" == 2* ]] || { cat "$TMP/$name.probe" >&2; echo >&2; die "hookwall ($name) answered $code to a signed probe"; }
+}
+
+hw_outcomes() { # admin port, name -> "forwarded=N duplicate=N ..." from /metrics; fails on duplicates
+  local m
+  m="$(curl -sf --max-time 5 "http://127.0.0.1:$1/metrics")" || die "hookwall ($2) /metrics failed"
+  local summary
+  summary="$(awk '/^hookwall_requests_total\{/ && match($0, /outcome="[^"]*"/) {
+      o = substr($0, RSTART + 9, RLENGTH - 10); n[o] += $NF }
+    END { for (o in n) printf "%s%s=%d", (k++ ? " " : ""), o, n[o] }' <<<"$m")"
+  echo "hookwall ($2) outcomes, whole life (probe+warmup+run): ${summary:-none}" >&2
+  local fwd dup
+  fwd="$(sed -n 's/.*forwarded=\([0-9]*\).*/\1/p' <<<"$summary")"
+  dup="$(sed -n 's/.*duplicate=\([0-9]*\).*/\1/p' <<<"$summary")"
+  ((${fwd:-0} > 0)) || die "hookwall ($2) forwarded nothing"
+  ((${dup:-0} * 1000 <= ${fwd:-0})) || die "hookwall ($2) answered ${dup} deliveries as duplicates: ids were not unique"
+  echo "$summary"
+}
+
+declare -A RSS_OF
+measure direct "http://127.0.0.1:$P_UP$ROUTE_PATH" "" "$UP_WORKER"
+measure nginx-proxy "http://127.0.0.1:$P_PROXY$ROUTE_PATH" "$PROXY_WORKER" "$UP_WORKER"
+RSS_OF[nginx-proxy]="$(awk '/^VmHWM/{print $2}' "/proc/$PROXY_WORKER/status")"
+
+start_hookwall hookwall-warn "$P_HW1" "$P_ADM1" warn
+measure hookwall-warn "http://127.0.0.1:$P_HW1$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
+RSS_WARN="$(awk '/^VmHWM/{print $2, $3}' "/proc/$HW_PID/status")"
+RSS_OF[hookwall-warn]="${RSS_WARN% *}"
+OUT_WARN="$(hw_outcomes "$P_ADM1" hookwall-warn)"
+stop_pid "$HW_PID"
+
+start_hookwall hookwall-info "$P_HW2" "$P_ADM2" info
+measure hookwall-info "http://127.0.0.1:$P_HW2$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
+RSS_INFO="$(awk '/^VmHWM/{print $2, $3}' "/proc/$HW_PID/status")"
+RSS_OF[hookwall-info]="${RSS_INFO% *}"
+OUT_INFO="$(hw_outcomes "$P_ADM2" hookwall-info)"
+stop_pid "$HW_PID"
+# Redis dedup: a private redis-server on a unix socket, no persistence (benchmark only).
+command -v redis-server >/dev/null || die "redis-server is needed for the Redis run (apt-get install redis-server)"
+REDIS_SOCK="$TMP/redis.sock"
+redis-server --port 0 --unixsocket "$REDIS_SOCK" --unixsocketperm 700 --save "" --appendonly no \
+  --dir "$TMP" >"$TMP/redis.log" 2>&1 &
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
+for _ in $(seq 1 200); do [[ -S "$REDIS_SOCK" ]] && break; sleep 0.05; done
+[[ -S "$REDIS_SOCK" ]] || die "redis-server did not start"
+start_hookwall hookwall-redis "$P_HW3" "$P_ADM3" warn "redis+unix://$REDIS_SOCK"
+measure hookwall-redis "http://127.0.0.1:$P_HW3$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
+RSS_OF[hookwall-redis]="$(awk '/^VmHWM/{print $2}' "/proc/$HW_PID/status")"
+OUT_REDIS="$(hw_outcomes "$P_ADM3" hookwall-redis)"
+REDIS_CPU_NOTE="redis-server CPU is not in gw CPU"
+stop_pid "$HW_PID"
+stop_pid "$REDIS_PID"
+
+INFO_LOG_LINES="$(wc -l <"$TMP/hookwall-info.log")"
+INFO_LOG_BYTES="$(wc -c <"$TMP/hookwall-info.log")"
+
+# ---------------------------------------------------------------- table
+echo
+printf '%-14s %9s %7s %7s %8s %8s %8s %8s %7s %9s %11s\n' "" "" "p50" "p99" "gw CPU" "up CPU" "wrk CPU" "gw RSS" "" "" "other CPU%"
+printf '%-14s %9s %7s %7s %8s %8s %8s %8s %7s %9s %11s\n' target "req/s" "ms" "ms" "us/req" "us/req" "us/req" "peak MB" non-2xx requests "pre/run/post"
+printf '%-14s %9s %7s %7s %8s %8s %8s %8s %7s %9s %11s\n' -------------- --------- ------- ------- -------- -------- -------- -------- ------- --------- -----------
+declare -A RPS
+for r in "${RESULTS[@]}"; do
+  IFS='|' read -r l rps p50 p99 gw up wk n2 req se bg <<<"$r"
+  RPS[$l]=$rps
+  rss="-"
+  if [[ -n "${RSS_OF[$l]:-}" ]]; then rss="$(awk -v k="${RSS_OF[$l]}" 'BEGIN{printf "%.1f", k/1024}')"; fi
+  printf '%-14s %9s %7.2f %7.2f %8s %8s %8s %8s %7s %9s %11s\n' "$l" "$rps" "$p50" "$p99" "$gw" "$up" "$wk" "$rss" "$n2" "$req" "$bg"
+done
+echo
+echo "gw CPU = utime+stime of the gateway process (nginx proxy worker / whole hookwall process) over the"
+echo "measured run divided by requests; up CPU = the same for the upstream nginx worker; wrk CPU = the load generator."
+echo "other CPU% = % of the whole machine busy with anything else, before / during / after the run (should be ~0)."
+awk -v h="${RPS[hookwall-warn]}" -v i="${RPS[hookwall-info]}" -v n="${RPS[nginx-proxy]}" -v r="${RPS[hookwall-redis]}" 'BEGIN{
+  printf "ratio hookwall/nginx-proxy req/s: %.2f (RUST_LOG=warn), %.2f (info logging)\n", h/n, i/n
+  printf "ratio hookwall Redis/memory store req/s: %.2f\n", r/h }'
+echo "hookwall peak RSS (VmHWM): $RSS_WARN (warn run), $RSS_INFO (info run; dedup store holds every id of warmup+run)"
+echo "hookwall outcomes (probe+warmup+run): warn run: $OUT_WARN; info run: $OUT_INFO; redis run: $OUT_REDIS ($REDIS_CPU_NOTE)"
+echo "hookwall info log: $INFO_LOG_LINES lines, $INFO_LOG_BYTES bytes"
