@@ -15,6 +15,7 @@
 //! `server.rs`; forwarding is the stack's innermost service, `forward.rs`.
 
 pub mod body;
+pub mod check;
 pub mod dedup;
 pub mod handshake;
 pub mod ip_allow;
@@ -33,12 +34,13 @@ use crate::error::Rejection;
 use crate::respond::{self, HttpResponse};
 
 pub use body::BodyLayer;
+pub use check::{Check, CheckLayer};
 pub use dedup::DedupLayer;
-pub use handshake::HandshakeLayer;
-pub use ip_allow::IpAllowLayer;
+pub use handshake::{Handshake, HandshakeLayer};
+pub use ip_allow::{IpAllow, IpAllowLayer};
 pub use rate_limit::RateLimitLayer;
-pub use signature::SignatureLayer;
-pub use timestamp::TimestampLayer;
+pub use signature::{SignatureCheck, SignatureLayer};
+pub use timestamp::{TimestampLayer, TimestampWindow};
 
 /// The future every layer returns.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;

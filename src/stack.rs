@@ -19,8 +19,8 @@ use crate::forward::{Forward, Upstream, UpstreamSettings};
 use crate::layers::dedup::DedupTimings;
 use crate::layers::rate_limit::Limiter;
 use crate::layers::{
-    BodyLayer, DedupLayer, HandshakeLayer, IpAllowLayer, RateLimitLayer, SignatureLayer,
-    TimestampLayer,
+    BodyLayer, DedupLayer, Handshake, HandshakeLayer, IpAllow, IpAllowLayer, RateLimitLayer,
+    SignatureCheck, SignatureLayer, TimestampLayer, TimestampWindow,
 };
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::respond::HttpResponse;
@@ -100,17 +100,23 @@ pub fn build_route(
     })?;
 
     let verifier = Arc::new(cfg.verifier.clone());
-    let handshake = cfg
-        .handshake
-        .map(|kind| (kind, HandshakeLayer::new(kind, verifier.clone())));
+    let handshake = cfg.handshake.map(|kind| {
+        (
+            kind,
+            HandshakeLayer::new(Handshake::new(kind, verifier.clone())),
+        )
+    });
     let (unsigned_handshake, signed_handshake) = match handshake {
-        Some((kind, layer)) if HandshakeLayer::before_signature(kind) => (Some(layer), None),
+        Some((kind, layer)) if Handshake::before_signature(kind) => (Some(layer), None),
         Some((_, layer)) => (None, Some(layer)),
         None => (None, None),
     };
     let stack = ServiceBuilder::new()
         // Header-only and cheapest: a disallowed client costs one lookup.
-        .option_layer((!cfg.allow_ips.is_empty()).then(|| IpAllowLayer::new(cfg.allow_ips.clone())))
+        .option_layer(
+            (!cfg.allow_ips.is_empty())
+                .then(|| IpAllowLayer::new(IpAllow::new(cfg.allow_ips.clone()))),
+        )
         // Before the body read, so a flood costs no buffering.
         .option_layer(
             limiter
@@ -122,16 +128,19 @@ pub fn build_route(
         // WooCommerce's creation ping carries no signature; matched by its exact body only.
         .option_layer(unsigned_handshake)
         // Authenticity over the raw bytes.
-        .layer(SignatureLayer::new(
+        .layer(SignatureLayer::new(SignatureCheck::new(
             verifier.clone(),
             cfg.public_url.as_deref().map(Arc::from),
             metrics.clone(),
-        ))
+        )))
         // Freshness, now that the timestamp is known to be the provider's.
-        .option_layer(
-            cfg.window
-                .map(|w| TimestampLayer::new(w, shared.clock.clone(), metrics.clone())),
-        )
+        .option_layer(cfg.window.map(|w| {
+            TimestampLayer::new(TimestampWindow::new(
+                w,
+                shared.clock.clone(),
+                metrics.clone(),
+            ))
+        }))
         // Provider control requests, answered only once authentic and fresh.
         .option_layer(signed_handshake)
         // Uniqueness, only for authentic and fresh deliveries.
@@ -169,7 +178,7 @@ pub fn checks(cfg: &RouteConfig) -> Vec<&'static str> {
         out.push("rate_limit");
     }
     out.push("body_limit");
-    let unsigned_ping = cfg.handshake.is_some_and(HandshakeLayer::before_signature);
+    let unsigned_ping = cfg.handshake.is_some_and(Handshake::before_signature);
     if unsigned_ping {
         out.push("handshake");
     }

@@ -12,32 +12,30 @@
 //! is a 401 like any forged delivery). WooCommerce pings carry no signature at all, so that
 //! one check runs before the signature layer and matches only that exact body.
 
-use std::convert::Infallible;
+use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use serde_json::Value;
-use tower::{Layer, Service};
 
+use super::check::{Check, CheckLayer};
 use super::signature::VerifiedKey;
-use super::ResponseFuture;
 use crate::respond::{self, HttpResponse};
 use crate::verify::presets::HandshakeKind;
 use crate::verify::Verifier;
 
 /// Answers one provider's control request.
 #[derive(Debug, Clone)]
-pub struct HandshakeLayer {
+pub struct Handshake {
     kind: HandshakeKind,
     verifier: Arc<Verifier>,
 }
 
-impl HandshakeLayer {
+impl Handshake {
     /// `verifier` supplies the matched key for Zoom's token.
     pub fn new(kind: HandshakeKind, verifier: Arc<Verifier>) -> Self {
-        HandshakeLayer { kind, verifier }
+        Handshake { kind, verifier }
     }
 
     /// Whether this kind runs before the signature check (unsigned pings).
@@ -119,40 +117,15 @@ impl HandshakeLayer {
     }
 }
 
-impl<S> Layer<S> for HandshakeLayer {
-    type Service = Handshake<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Handshake {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
+/// Handshake answering as a layer.
+pub type HandshakeLayer = CheckLayer<Handshake>;
 
-/// The service built by [`HandshakeLayer`].
-#[derive(Debug, Clone)]
-pub struct Handshake<S> {
-    inner: S,
-    layer: HandshakeLayer,
-}
-
-impl<S> Service<Request<Bytes>> for Handshake<S>
-where
-    S: Service<Request<Bytes>, Response = HttpResponse, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
-        match self.layer.answer(&req) {
-            Some(resp) => Box::pin(std::future::ready(Ok(resp))),
-            None => Box::pin(self.inner.call(req)),
+impl Check<Bytes> for Handshake {
+    fn check(&self, req: &mut Request<Bytes>) -> ControlFlow<HttpResponse> {
+        // A control request is answered here: the "rejection" is the provider's answer.
+        match self.answer(req) {
+            Some(answer) => ControlFlow::Break(answer),
+            None => ControlFlow::Continue(()),
         }
     }
 }

@@ -3,71 +3,49 @@
 //! Uses the real client IP from the request context (see `client_ip.rs` for how
 //! `trusted_proxies` makes `X-Forwarded-For` count). Rejection: `403 ip_not_allowed`.
 
-use std::convert::Infallible;
+use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use http::Request;
 use ipnet::IpNet;
-use tower::{Layer, Service};
 
-use super::{reject, ResponseFuture};
+use super::check::{Check, CheckLayer};
+use super::request_id;
 use crate::client_ip::is_in;
 use crate::context::RequestContext;
-use crate::respond::HttpResponse;
+use crate::error::Rejection;
+use crate::respond::{self, HttpResponse};
 
 /// Refuses clients outside `nets`.
 #[derive(Debug, Clone)]
-pub struct IpAllowLayer {
+pub struct IpAllow {
     nets: Arc<[IpNet]>,
 }
 
-impl IpAllowLayer {
+impl IpAllow {
     /// Allows exactly these networks (callers skip the layer for an empty list).
     pub fn new(nets: Vec<IpNet>) -> Self {
-        IpAllowLayer { nets: nets.into() }
+        IpAllow { nets: nets.into() }
     }
 }
 
-impl<S> Layer<S> for IpAllowLayer {
-    type Service = IpAllow<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        IpAllow {
-            inner,
-            nets: self.nets.clone(),
-        }
-    }
-}
+/// The IP allowlist as a layer.
+pub type IpAllowLayer = CheckLayer<IpAllow>;
 
-/// The service built by [`IpAllowLayer`].
-#[derive(Debug, Clone)]
-pub struct IpAllow<S> {
-    inner: S,
-    nets: Arc<[IpNet]>,
-}
-
-impl<S, B> Service<Request<B>> for IpAllow<S>
-where
-    S: Service<Request<B>, Response = HttpResponse, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+impl<B> Check<B> for IpAllow {
+    fn check(&self, req: &mut Request<B>) -> ControlFlow<HttpResponse> {
         let allowed = req
             .extensions()
             .get::<RequestContext>()
             .is_some_and(|c| is_in(&self.nets, c.client_ip));
-        if !allowed {
-            return reject(&req, crate::error::Rejection::IpNotAllowed);
+        if allowed {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(respond::rejection(
+                &request_id(req),
+                Rejection::IpNotAllowed,
+            ))
         }
-        Box::pin(self.inner.call(req))
     }
 }
 
@@ -80,7 +58,9 @@ mod tests {
     #[tokio::test]
     async fn allows_listed_and_refuses_others() {
         let svc = ServiceBuilder::new()
-            .layer(IpAllowLayer::new(vec!["10.0.0.0/8".parse().unwrap()]))
+            .layer(IpAllowLayer::new(IpAllow::new(vec!["10.0.0.0/8"
+                .parse()
+                .unwrap()])))
             .service(echo());
         let mut ok = request(b"x");
         ok.extensions_mut().insert(context("10.1.2.3"));

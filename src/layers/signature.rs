@@ -5,18 +5,17 @@
 //! `401 missing_signature`, `401 invalid_signature` — the same body for every way of
 //! failing, so a client learns nothing about which part nearly passed.
 
-use std::convert::Infallible;
+use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::Request;
-use tower::{Layer, Service};
 
-use super::{reject, ResponseFuture};
+use super::check::{Check, CheckLayer};
+use super::request_id;
 use crate::error::Rejection;
 use crate::metrics::RouteMetrics;
-use crate::respond::HttpResponse;
+use crate::respond::{self, HttpResponse};
 use crate::verify::{SignedRequest, Verdict, Verifier};
 
 /// The index (in the route's `secrets`) of the secret that verified the request.
@@ -25,20 +24,20 @@ pub struct VerifiedKey(pub usize);
 
 /// Verifies with a route's scheme and keys.
 #[derive(Debug, Clone)]
-pub struct SignatureLayer {
+pub struct SignatureCheck {
     verifier: Arc<Verifier>,
     public_url: Option<Arc<str>>,
     metrics: Arc<RouteMetrics>,
 }
 
-impl SignatureLayer {
+impl SignatureCheck {
     /// `public_url` is the URL the provider calls, for schemes that sign it.
     pub fn new(
         verifier: Arc<Verifier>,
         public_url: Option<Arc<str>>,
         metrics: Arc<RouteMetrics>,
     ) -> Self {
-        SignatureLayer {
+        SignatureCheck {
             verifier,
             public_url,
             metrics,
@@ -46,61 +45,35 @@ impl SignatureLayer {
     }
 }
 
-impl<S> Layer<S> for SignatureLayer {
-    type Service = Signature<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Signature {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
+/// Signature verification as a layer.
+pub type SignatureLayer = CheckLayer<SignatureCheck>;
 
-/// The service built by [`SignatureLayer`].
-#[derive(Debug, Clone)]
-pub struct Signature<S> {
-    inner: S,
-    layer: SignatureLayer,
-}
-
-impl<S> Service<Request<Bytes>> for Signature<S>
-where
-    S: Service<Request<Bytes>, Response = HttpResponse, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<Bytes>) -> Self::Future {
+impl Check<Bytes> for SignatureCheck {
+    fn check(&self, req: &mut Request<Bytes>) -> ControlFlow<HttpResponse> {
         // The provider signed the URL it called, query included.
         let url = self
-            .layer
             .public_url
             .as_deref()
             .map(|base| match req.uri().query() {
                 Some(q) => format!("{base}?{q}"),
                 None => base.to_owned(),
             });
-        let verdict = self.layer.verifier.verify(&SignedRequest {
+        let verdict = self.verifier.verify(&SignedRequest {
             method: req.method(),
             headers: req.headers(),
             body: req.body(),
             url: url.as_deref(),
         });
-        match verdict {
+        let rejection = match verdict {
             Verdict::Valid { key, timestamp } => {
-                self.layer.metrics.key_matched(key);
+                self.metrics.key_matched(key);
                 req.extensions_mut().insert(timestamp);
                 req.extensions_mut().insert(VerifiedKey(key));
-                Box::pin(self.inner.call(req))
+                return ControlFlow::Continue(());
             }
-            Verdict::Missing => reject(&req, Rejection::MissingSignature),
-            Verdict::Invalid => reject(&req, Rejection::InvalidSignature),
-        }
+            Verdict::Missing => Rejection::MissingSignature,
+            Verdict::Invalid => Rejection::InvalidSignature,
+        };
+        ControlFlow::Break(respond::rejection(&request_id(req), rejection))
     }
 }

@@ -7,34 +7,33 @@
 //! Rejection: `401 timestamp_out_of_window` (also for a signed but unparseable or absent
 //! timestamp on a route that has a window).
 
-use std::convert::Infallible;
+use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::Request;
-use tower::{Layer, Service};
 
-use super::{reject, ResponseFuture};
+use super::check::{Check, CheckLayer};
+use super::request_id;
 use crate::clock::Clock;
 use crate::config::Window;
 use crate::error::Rejection;
 use crate::metrics::RouteMetrics;
-use crate::respond::HttpResponse;
+use crate::respond::{self, HttpResponse};
 use crate::verify::SignedTimestamp;
 
 /// Enforces a [`Window`] around `clock`'s now.
 #[derive(Debug, Clone)]
-pub struct TimestampLayer {
+pub struct TimestampWindow {
     window: Window,
     clock: Arc<dyn Clock>,
     metrics: Arc<RouteMetrics>,
 }
 
-impl TimestampLayer {
+impl TimestampWindow {
     /// A window on a clock.
     pub fn new(window: Window, clock: Arc<dyn Clock>, metrics: Arc<RouteMetrics>) -> Self {
-        TimestampLayer {
+        TimestampWindow {
             window,
             clock,
             metrics,
@@ -56,44 +55,18 @@ impl TimestampLayer {
     }
 }
 
-impl<S> Layer<S> for TimestampLayer {
-    type Service = Timestamp<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Timestamp {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
+/// The timestamp window as a layer.
+pub type TimestampLayer = CheckLayer<TimestampWindow>;
 
-/// The service built by [`TimestampLayer`].
-#[derive(Debug, Clone)]
-pub struct Timestamp<S> {
-    inner: S,
-    layer: TimestampLayer,
-}
-
-impl<S> Service<Request<Bytes>> for Timestamp<S>
-where
-    S: Service<Request<Bytes>, Response = HttpResponse, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
-        if self
-            .layer
-            .accepts(req.extensions().get::<SignedTimestamp>())
-        {
-            Box::pin(self.inner.call(req))
+impl Check<Bytes> for TimestampWindow {
+    fn check(&self, req: &mut Request<Bytes>) -> ControlFlow<HttpResponse> {
+        if self.accepts(req.extensions().get::<SignedTimestamp>()) {
+            ControlFlow::Continue(())
         } else {
-            reject(&req, Rejection::TimestampOutOfWindow)
+            ControlFlow::Break(respond::rejection(
+                &request_id(req),
+                Rejection::TimestampOutOfWindow,
+            ))
         }
     }
 }
@@ -109,14 +82,14 @@ mod tests {
 
     async fn run(ts: SignedTimestamp) -> (u16, Option<String>) {
         let metrics = Metrics::default().route("r", &[]);
-        let layer = TimestampLayer::new(
+        let layer = TimestampLayer::new(TimestampWindow::new(
             Window {
                 past: Duration::from_secs(300),
                 future: Duration::from_secs(60),
             },
             Arc::new(FakeClock::at(1_000_000)),
             metrics,
-        );
+        ));
         let svc = ServiceBuilder::new().layer(layer).service(echo());
         let mut req = request(b"");
         req.extensions_mut().insert(ts);

@@ -562,7 +562,10 @@ mod tests {
             SignedTimestamp::Malformed
         );
         // Past year 9999 RFC 3339 has no spelling: clamped, never a panic.
-        assert_eq!(TimestampUnit::Rfc3339.format(i64::MAX), "9999-12-31T23:59:59.000000000Z");
+        assert_eq!(
+            TimestampUnit::Rfc3339.format(i64::MAX),
+            "9999-12-31T23:59:59.000000000Z"
+        );
         let t = TimestampUnit::Rfc3339.format(1_573_899_072);
         assert_eq!(
             TimestampUnit::Rfc3339.parse(t.as_bytes()),
