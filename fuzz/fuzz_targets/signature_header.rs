@@ -142,7 +142,8 @@ fn expected_timestamp(source: &Option<TimestampSource>, unix: i64) -> Option<Sig
             .checked_mul(1000)
             .map_or(SignedTimestamp::Malformed, SignedTimestamp::UnixMs),
         TimestampUnit::Millis => SignedTimestamp::UnixMs(unix.saturating_mul(1000)),
-        TimestampUnit::Rfc3339 => SignedTimestamp::UnixMs(unix.max(0) * 1000),
+        // RFC 3339 ends at year 9999: signing clamps to its range.
+        TimestampUnit::Rfc3339 => SignedTimestamp::UnixMs(unix.clamp(0, 253_402_300_799) * 1000),
     })
 }
 
