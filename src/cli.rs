@@ -202,8 +202,11 @@ pub fn init_logging(format: Option<LogFormat>) -> tracing_appender::non_blocking
     } else {
         LogFormat::Json
     });
-    // Logging happens off the request path: a slow stderr must not slow the proxy.
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // Logging happens off the request path: a slow stderr must not slow the proxy. The
+    // worker thread writes whatever lines are queued into the buffer and flushes once per
+    // batch, so a busy gateway makes one write(2) per batch instead of one per line.
+    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking(stderr);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
