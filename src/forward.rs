@@ -41,6 +41,15 @@ const MAX_UPSTREAM_BODY: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamAccepted;
 
+// Added on every forwarded request: parsed once here, not per request.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_HOOKWALL_ROUTE: HeaderName = HeaderName::from_static("x-hookwall-route");
+const X_HOOKWALL_VERIFIED: HeaderName = HeaderName::from_static("x-hookwall-verified");
+const X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookwall-delivery-id");
+
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
@@ -167,32 +176,32 @@ impl Upstream {
             h.remove(name);
         }
         if let Some(original) = h.remove(header::HOST) {
-            h.insert("x-forwarded-host", original);
+            h.insert(X_FORWARDED_HOST, original);
         }
         h.insert(header::HOST, self.host.clone());
         if let Some(ctx) = &ctx {
             let peer = ctx.peer.ip().to_string();
-            let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
                 // Only a trusted proxy's chain is kept; anyone else's is replaced.
                 Some(prior) if ctx.peer_trusted => format!("{prior}, {peer}"),
                 _ => peer,
             };
             if let Ok(v) = HeaderValue::from_str(&xff) {
-                h.insert("x-forwarded-for", v);
+                h.insert(X_FORWARDED_FOR, v);
             }
-            if !(ctx.peer_trusted && h.contains_key("x-forwarded-proto")) {
+            if !(ctx.peer_trusted && h.contains_key(&X_FORWARDED_PROTO)) {
                 let proto = if ctx.https { "https" } else { "http" };
-                h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+                h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
             }
             if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-                h.insert("x-request-id", v);
+                h.insert(X_REQUEST_ID, v);
             }
         }
-        h.insert("x-hookwall-route", self.route.clone());
-        h.insert("x-hookwall-verified", self.verified.clone());
+        h.insert(X_HOOKWALL_ROUTE, self.route.clone());
+        h.insert(X_HOOKWALL_VERIFIED, self.verified.clone());
         if let Some(DeliveryId(id)) = delivery {
             if let Ok(v) = HeaderValue::from_str(&id) {
-                h.insert("x-hookwall-delivery-id", v);
+                h.insert(X_HOOKWALL_DELIVERY_ID, v);
             }
         }
         for (name, value) in &self.add {

@@ -60,19 +60,16 @@ pub fn handshake(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> HttpResponse {
-    let mut resp = Response::new(Full::new(body.into()));
+    let body = body.into();
+    let has_body = !body.is_empty();
+    let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
-    if !body_is_empty(&resp) {
+    if has_body {
         resp.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
     resp.extensions_mut().insert(Outcome::Handshake);
     resp
-}
-
-fn body_is_empty(resp: &HttpResponse) -> bool {
-    use hyper::body::Body;
-    resp.body().size_hint().exact() == Some(0)
 }
 
 /// The outcome a response carries (`rejected/upstream_error` if a layer forgot to set one,

@@ -329,11 +329,6 @@ pub async fn run(
             let gw = gw.clone();
             async move { Ok::<_, Infallible>(gw.handle(req, peer, https).await) }
         });
-        let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stream = TrackedStream {
-            inner: stream,
-            reading: reading.clone(),
-        };
         if let Some(acceptor) = &tls {
             let (acceptor, auto, watcher) = (acceptor.clone(), auto.clone(), graceful.watcher());
             tokio::spawn(async move {
@@ -358,6 +353,11 @@ pub async fn run(
             });
             continue;
         }
+        let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stream = TrackedStream {
+            inner: stream,
+            reading: reading.clone(),
+        };
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         let gw = gateway.clone();
         tokio::spawn(async move {

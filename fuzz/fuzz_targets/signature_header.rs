@@ -51,17 +51,17 @@ fn formats(i: u8) -> SigFormat {
         0 => SigFormat::Prefixed("sha256=".into()),
         1 => SigFormat::Prefixed(String::new()),
         2 => SigFormat::Fields {
-            sep: ',',
+            sep: b',',
             sig: "v1".into(),
             ts: Some("t".into()),
         },
         3 => SigFormat::Fields {
-            sep: ';',
+            sep: b';',
             sig: "h1".into(),
             ts: Some("ts".into()),
         },
         4 => SigFormat::Fields {
-            sep: ',',
+            sep: b',',
             sig: "v1".into(),
             ts: None,
         },

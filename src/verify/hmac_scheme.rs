@@ -73,8 +73,8 @@ pub enum SigFormat {
     /// item named `ts` (if any) is the signed timestamp (Stripe `t=..,v1=..`, Paddle
     /// `ts=..;h1=..`, PagerDuty `v1=..,v1=..`).
     Fields {
-        /// Item separator.
-        sep: char,
+        /// Item separator (ASCII).
+        sep: u8,
         /// Name of the signature items.
         sig: String,
         /// Name of the timestamp item.
@@ -196,9 +196,7 @@ impl HmacScheme {
                 }
             }
             SigFormat::Fields { sep, sig, ts } => {
-                let mut sep_buf = [0u8; 4];
-                let sep = sep.encode_utf8(&mut sep_buf).as_bytes()[0];
-                for item in value.split(|b| *b == sep).take(4 * MAX_SIGNATURES) {
+                for item in value.split(|b| b == sep).take(4 * MAX_SIGNATURES) {
                     let item = item.trim_ascii();
                     let Some(eq) = item.iter().position(|b| *b == b'=') else {
                         continue;
@@ -354,7 +352,7 @@ impl HmacScheme {
                 sep,
                 sig,
                 ts: Some(ts_key),
-            } => format!("{ts_key}={ts}{sep}{sig}={tag}"),
+            } => format!("{ts_key}={ts}{}{sig}={tag}", char::from(*sep)),
             SigFormat::Fields { sig, ts: None, .. } => format!("{sig}={tag}"),
             SigFormat::Versioned(version) => format!("{version},{tag}"),
         };
@@ -434,7 +432,7 @@ mod tests {
         for format in [
             SigFormat::Prefixed("v1,".into()),
             SigFormat::Fields {
-                sep: ',',
+                sep: b',',
                 sig: "v1".into(),
                 ts: None,
             },
@@ -460,7 +458,7 @@ mod tests {
             "{timestamp}.{body}",
             Encoding::Hex,
             SigFormat::Fields {
-                sep: ',',
+                sep: b',',
                 sig: "v1".into(),
                 ts: Some("t".into()),
             },

@@ -186,7 +186,7 @@ fn ts_field() -> Option<TimestampSource> {
 fn stripe_like(header: &'static str) -> SchemeSpec {
     Hmac {
         format: SigFormat::Fields {
-            sep: ',',
+            sep: b',',
             sig: "v1".into(),
             ts: Some("t".into()),
         },
@@ -270,7 +270,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
         "paddle" => Preset {
             schemes: vec![Hmac {
                 format: SigFormat::Fields {
-                    sep: ';',
+                    sep: b';',
                     sig: "h1".into(),
                     ts: Some("ts".into()),
                 },
@@ -286,7 +286,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
         "pagerduty" => Preset {
             schemes: vec![Hmac {
                 format: SigFormat::Fields {
-                    sep: ',',
+                    sep: b',',
                     sig: "v1".into(),
                     ts: None,
                 },
