@@ -165,6 +165,11 @@ impl Upstream {
         let ctx = req.extensions().get::<RequestContext>().cloned();
         let delivery = req.extensions().get::<DeliveryId>().cloned();
         let len = req.body().len();
+        // HTTP/2 carries the host as the URI's authority, not a Host header.
+        let authority = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         let h = req.headers_mut();
         strip_hop_by_hop(h);
         let spoofed: Vec<HeaderName> = h
@@ -175,7 +180,7 @@ impl Upstream {
         for name in spoofed.iter().chain(&self.strip) {
             h.remove(name);
         }
-        if let Some(original) = h.remove(header::HOST) {
+        if let Some(original) = h.remove(header::HOST).or(authority) {
             h.insert(X_FORWARDED_HOST, original);
         }
         h.insert(header::HOST, self.host.clone());

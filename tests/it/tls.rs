@@ -121,6 +121,8 @@ async fn h2_and_http1_over_tls_via_alpn() {
     assert_eq!(up.hits(), 2);
     for seen in up.seen() {
         assert_eq!(seen.headers["x-forwarded-proto"], "https");
+        // h2 has no Host header: the original host comes from the :authority.
+        assert_eq!(seen.headers["x-forwarded-host"], "localhost");
     }
 }
 
