@@ -33,6 +33,7 @@ use crate::layers::dedup::DeliveryId;
 use crate::layers::request_id;
 use crate::metrics::RouteMetrics;
 use crate::respond::{self, HttpResponse};
+use crate::server::workers;
 
 /// Largest upstream answer passed back; webhook handlers answer with a few bytes.
 const MAX_UPSTREAM_BODY: usize = 8 * 1024 * 1024;
@@ -80,7 +81,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// What a route forwards to, resolved once at build time.
 #[derive(Debug)]
 pub struct Upstream {
-    client: Client<HttpConnector, Full<Bytes>>,
+    /// One pool per worker thread (see `server::workers`), plus one for everything else,
+    /// so a request never drives a connection owned by another thread.
+    clients: Box<[Client<HttpConnector, Full<Bytes>>]>,
     scheme_authority: (http::uri::Scheme, http::uri::Authority),
     path: String,
     query: Option<String>,
@@ -121,11 +124,15 @@ impl Upstream {
         // has to give up before the route timeout turns it into a 504.
         connector.set_connect_timeout(Some((s.timeout / 2).min(Duration::from_secs(5))));
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+        let clients = (0..=workers::count())
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .build(connector.clone())
+            })
+            .collect();
         Some(Upstream {
-            client,
+            clients,
             host: HeaderValue::from_str(authority.as_str()).ok()?,
             scheme_authority: (scheme, authority),
             path: s.url.path().to_owned(),
@@ -137,6 +144,12 @@ impl Upstream {
             timeout: s.timeout,
             metrics,
         })
+    }
+
+    /// The pool of the worker thread this runs on.
+    fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
+        let index = workers::current().map_or(0, |w| w + 1);
+        &self.clients[index % self.clients.len()]
     }
 
     /// The upstream URI for a request: the configured path, the configured query joined
@@ -230,7 +243,7 @@ impl Upstream {
         let started = tokio::time::Instant::now();
         let mut accepted = false;
         let attempt = async {
-            let resp = self.client.request(out).await.map_err(|e| {
+            let resp = self.client().request(out).await.map_err(|e| {
                 if e.is_connect() {
                     Rejection::UpstreamUnreachable
                 } else {

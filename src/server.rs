@@ -36,8 +36,10 @@ use crate::stack::Shared;
 use crate::tls::Termination;
 
 mod tracked_stream;
+pub mod workers;
 
 use tracked_stream::TrackedStream;
+use workers::Workers;
 
 /// Largest request head (request line + headers) accepted; hyper answers 431 beyond it.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -317,69 +319,136 @@ pub async fn run(
         .max_concurrent_streams(256)
         .max_header_list_size(MAX_HEAD_BYTES as u32);
     let auto = Arc::new(auto);
+    let workers = match Workers::start(workers::count()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start worker threads; serving on the main runtime");
+            None
+        }
+    };
     tokio::pin!(shutdown);
     loop {
         let Some((stream, peer)) = next_connection(&listener, shutdown.as_mut()).await else {
             break;
         };
         let _ = stream.set_nodelay(true);
-        let https = tls.is_some();
-        let gw = gateway.clone();
-        let service = service_fn(move |req| {
-            let gw = gw.clone();
-            async move { Ok::<_, Infallible>(gw.handle(req, peer, https).await) }
-        });
-        if let Some(acceptor) = &tls {
-            let (acceptor, auto, watcher) = (acceptor.clone(), auto.clone(), graceful.watcher());
-            tokio::spawn(async move {
-                // The handshake is bounded like a request head.
-                let tls_stream = match tokio::time::timeout(read_timeout, acceptor.accept(stream))
-                    .await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        return tracing::debug!(error = %e, client_ip = %peer.ip(), "TLS handshake failed")
-                    }
-                    Err(_) => {
-                        return tracing::debug!(client_ip = %peer.ip(), "TLS handshake too slow")
-                    }
-                };
-                if let Err(e) = watcher
-                    .watch(auto.serve_connection(TokioIo::new(tls_stream), service))
-                    .await
-                {
-                    tracing::debug!(error = %e, client_ip = %peer.ip(), "TLS connection ended with an error");
-                }
-            });
-            continue;
-        }
-        let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stream = TrackedStream {
-            inner: stream,
-            reading: reading.clone(),
+        let serve = Connection {
+            gateway: gateway.clone(),
+            peer,
+            watcher: graceful.watcher(),
         };
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        let gw = gateway.clone();
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                let stalled_head = reading.load(std::sync::atomic::Ordering::Relaxed);
-                if e.is_timeout() && stalled_head {
-                    // The head did not arrive in time: no route can be named.
-                    let routes = gw.routes();
-                    routes
-                        .unknown
-                        .record(Outcome::Rejected(Rejection::ReadTimeout));
-                    tracing::info!(client_ip = %peer.ip(), reason = "read_timeout", "connection closed: request head too slow");
-                } else if !e.is_timeout() {
-                    tracing::debug!(error = %e, client_ip = %peer.ip(), "connection ended with an error");
-                }
+        let task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match &tls {
+            Some(acceptor) => {
+                Box::pin(serve.tls(stream, acceptor.clone(), auto.clone(), read_timeout))
             }
-        });
+            None => Box::pin(serve.plain(stream, builder.clone())),
+        };
+        match &workers {
+            Some(workers) => workers.spawn(task),
+            None => drop(tokio::spawn(task)),
+        }
     }
     drop(listener);
     tracing::info!(grace = ?grace, "listener closed; draining in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections drained"),
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace elapsed with requests still in flight"),
+    }
+}
+
+/// One accepted connection, served on whichever runtime polls it.
+struct Connection {
+    gateway: Arc<Gateway>,
+    peer: SocketAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+impl Connection {
+    /// The request handler for this connection.
+    fn service(
+        &self,
+        https: bool,
+    ) -> impl hyper::service::Service<
+        Request<Incoming>,
+        Response = HttpResponse,
+        Error = Infallible,
+        Future = impl Future<Output = Result<HttpResponse, Infallible>> + Send,
+    > + Clone
+           + Send {
+        let (gw, peer) = (self.gateway.clone(), self.peer);
+        service_fn(move |req| {
+            let gw = gw.clone();
+            async move { Ok::<_, Infallible>(gw.handle(req, peer, https).await) }
+        })
+    }
+
+    /// Moves the socket to the runtime polling this future (a worker's, usually).
+    fn rehome(stream: tokio::net::TcpStream) -> Option<tokio::net::TcpStream> {
+        let moved = stream.into_std().and_then(tokio::net::TcpStream::from_std);
+        match moved {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot hand a connection to a worker");
+                None
+            }
+        }
+    }
+
+    /// Plain HTTP/1.1.
+    async fn plain(self, stream: tokio::net::TcpStream, builder: Arc<http1::Builder>) {
+        let Some(stream) = Self::rehome(stream) else {
+            return;
+        };
+        let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stream = TrackedStream {
+            inner: stream,
+            reading: reading.clone(),
+        };
+        let service = self.service(false);
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        if let Err(e) = self.watcher.watch(conn).await {
+            let peer = self.peer;
+            let stalled_head = reading.load(std::sync::atomic::Ordering::Relaxed);
+            if e.is_timeout() && stalled_head {
+                // The head did not arrive in time: no route can be named.
+                let routes = self.gateway.routes();
+                routes
+                    .unknown
+                    .record(Outcome::Rejected(Rejection::ReadTimeout));
+                tracing::info!(client_ip = %peer.ip(), reason = "read_timeout", "connection closed: request head too slow");
+            } else if !e.is_timeout() {
+                tracing::debug!(error = %e, client_ip = %peer.ip(), "connection ended with an error");
+            }
+        }
+    }
+
+    /// TLS, then h2 or HTTP/1.1 as negotiated by ALPN.
+    async fn tls(
+        self,
+        stream: tokio::net::TcpStream,
+        acceptor: tokio_rustls::TlsAcceptor,
+        auto: Arc<hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>>,
+        read_timeout: Duration,
+    ) {
+        let Some(stream) = Self::rehome(stream) else {
+            return;
+        };
+        let peer = self.peer;
+        // The handshake is bounded like a request head.
+        let tls_stream = match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                return tracing::debug!(error = %e, client_ip = %peer.ip(), "TLS handshake failed")
+            }
+            Err(_) => return tracing::debug!(client_ip = %peer.ip(), "TLS handshake too slow"),
+        };
+        let service = self.service(true);
+        if let Err(e) = self
+            .watcher
+            .watch(auto.serve_connection(TokioIo::new(tls_stream), service))
+            .await
+        {
+            tracing::debug!(error = %e, client_ip = %peer.ip(), "TLS connection ended with an error");
+        }
     }
 }
