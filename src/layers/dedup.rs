@@ -11,6 +11,9 @@
 //! counts in `hookwall_dedup_store_errors_total`.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -181,8 +184,7 @@ where
             };
             // Finish the attempt even if the provider hangs up: see the module docs.
             let task_rid = rid.clone();
-            let attempt = tokio::spawn(async move {
-                let rid = task_rid;
+            let attempt = FinishOnDrop::new(async move {
                 let Ok(resp) = inner.call(req).await;
                 let accepted = resp.status().is_success()
                     || resp.extensions().get::<UpstreamAccepted>().is_some();
@@ -195,16 +197,81 @@ where
                     // After a 2xx the delivery was processed: its answer still goes back.
                     // A failed release only delays the retry until the lease ends.
                     layer.metrics.dedup_store_errors.inc();
-                    tracing::warn!(request_id = %rid, error = %e, "dedup store failed to settle a delivery id");
+                    tracing::warn!(request_id = %task_rid, error = %e, "dedup store failed to settle a delivery id");
                 }
                 resp
             });
             match attempt.await {
                 Ok(resp) => Ok(resp),
                 // Only a panic in the forward path gets here; answer 502 so the provider retries.
-                Err(_) => Ok(respond::rejection(&rid, Rejection::UpstreamError)),
+                Err(Panicked) => Ok(respond::rejection(&rid, Rejection::UpstreamError)),
             }
         })
+    }
+}
+
+/// The forwarded attempt panicked.
+#[derive(Debug)]
+struct Panicked;
+
+/// Polls an attempt in place (no task per request); if the request future is dropped
+/// first (the provider hung up), the rest of the attempt moves to its own task, so the
+/// forward still completes and its dedup entry is still committed or released.
+struct FinishOnDrop<F: Future + Send + 'static>
+where
+    F::Output: Send,
+{
+    attempt: Option<Pin<Box<F>>>,
+}
+
+impl<F: Future + Send + 'static> FinishOnDrop<F>
+where
+    F::Output: Send,
+{
+    fn new(attempt: F) -> Self {
+        FinishOnDrop {
+            attempt: Some(Box::pin(attempt)),
+        }
+    }
+}
+
+impl<F: Future + Send + 'static> Future for FinishOnDrop<F>
+where
+    F::Output: Send,
+{
+    type Output = Result<F::Output, Panicked>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(attempt) = self.attempt.as_mut() else {
+            return Poll::Ready(Err(Panicked));
+        };
+        // A panic must not take the connection down with it: answer 502 instead.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| attempt.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => {
+                self.attempt = None;
+                Poll::Ready(Ok(out))
+            }
+            Err(_) => {
+                self.attempt = None;
+                Poll::Ready(Err(Panicked))
+            }
+        }
+    }
+}
+
+impl<F: Future + Send + 'static> Drop for FinishOnDrop<F>
+where
+    F::Output: Send,
+{
+    fn drop(&mut self) {
+        if let Some(attempt) = self.attempt.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                drop(runtime.spawn(async move {
+                    let _ = attempt.await;
+                }));
+            }
+        }
     }
 }
 
@@ -292,6 +359,32 @@ mod tests {
                 .status(),
             200
         );
+    }
+
+    #[tokio::test]
+    async fn an_attempt_dropped_midway_still_finishes() {
+        let (gate_tx, gate_rx) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let attempt = FinishOnDrop::new(async move {
+            let _ = gate_rx.await;
+            let _ = done_tx.send("settled");
+        });
+        // Polled once, then dropped like a request whose client hung up.
+        assert!(tokio::time::timeout(Duration::from_millis(10), attempt)
+            .await
+            .is_err());
+        gate_tx.send(()).unwrap();
+        assert_eq!(done_rx.await.unwrap(), "settled");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_attempt_is_an_error_not_a_crash() {
+        let attempt = FinishOnDrop::new(async {
+            if true {
+                panic!("bug in the forward path");
+            }
+        });
+        assert!(attempt.await.is_err());
     }
 
     #[test]
