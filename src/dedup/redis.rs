@@ -10,11 +10,12 @@
 //! late first attempt. Keys are `hookwall:dedup:{<route>:<id>}`: the braces are a Redis
 //! Cluster hash tag, so a delivery's key lives in one slot and scripts stay atomic there.
 //!
-//! The connection is one multiplexed, auto-reconnecting connection (`ConnectionManager`,
-//! or the cluster client's connection), created lazily so hookwall starts while Redis is
-//! down; the per-call timeout is applied by the dedup layer.
+//! The connection is a multiplexed, auto-reconnecting connection (`ConnectionManager`, one
+//! per worker thread; or the cluster client's connection), created lazily so hookwall
+//! starts while Redis is down; the per-call timeout is applied by the dedup layer.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -25,6 +26,7 @@ use tokio::sync::Mutex;
 
 use super::{DedupStore, Reservation, StoreError, StoreFuture, Token};
 use crate::secret::Secret;
+use crate::server::workers;
 
 const RESERVE: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -56,7 +58,13 @@ return 0
 // One per process: the size difference between variants does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Backend {
-    Single(ConnectionManager),
+    /// One lazily made connection per worker thread (slot 0: off the workers), so a
+    /// request's Redis round trips are driven on its own thread (see `server::workers`).
+    Single {
+        client: redis::Client,
+        config: ConnectionManagerConfig,
+        managers: Box<[OnceLock<ConnectionManager>]>,
+    },
     Cluster {
         client: ClusterClient,
         conn: Mutex<Option<ClusterConnection>>,
@@ -77,7 +85,7 @@ pub struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self.backend {
-            Backend::Single(_) => "single",
+            Backend::Single { .. } => "single",
             Backend::Cluster { .. } => "cluster",
         };
         // Never print the URL: it may carry a password.
@@ -105,9 +113,17 @@ impl RedisStore {
             .set_response_timeout(Some(call_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let manager =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| e.to_string())?;
-        Ok(Self::with(Backend::Single(manager)))
+        let managers: Box<[OnceLock<ConnectionManager>]> =
+            (0..=workers::count()).map(|_| OnceLock::new()).collect();
+        // Made now so a bad setting shows at startup, not on the first request.
+        let first = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+            .map_err(|e| e.to_string())?;
+        let _ = managers[0].set(first);
+        Ok(Self::with(Backend::Single {
+            client,
+            config,
+            managers,
+        }))
     }
 
     /// A store on a Redis Cluster given by seed nodes.
@@ -147,7 +163,20 @@ impl RedisStore {
     /// A connection handle (cheap clone of the multiplexed connection).
     async fn conn(&self) -> Result<Conn, StoreError> {
         match &self.backend {
-            Backend::Single(m) => Ok(Conn::Single(m.clone())),
+            Backend::Single {
+                client,
+                config,
+                managers,
+            } => {
+                let slot = &managers[workers::current().map_or(0, |w| w + 1) % managers.len()];
+                if let Some(m) = slot.get() {
+                    return Ok(Conn::Single(m.clone()));
+                }
+                // First call on this worker: its connection task starts on this thread.
+                let made = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                    .map_err(backend_error)?;
+                Ok(Conn::Single(slot.get_or_init(|| made).clone()))
+            }
             Backend::Cluster { client, conn } => {
                 let mut guard = conn.lock().await;
                 if let Some(c) = guard.as_ref() {
