@@ -1,13 +1,15 @@
 //! The embedded store: one process, bounded by `max_entries`, expiring by TTL.
 //!
-//! A `HashMap` holds the state; two queues (leases, deliveries) hold expiry times in
-//! insertion order. All leases share one duration and all deliveries another, so each
-//! queue is ordered by expiry and cleaning is popping from the front. When the map is full,
-//! the oldest delivered ids are forgotten first (a later duplicate may then be forwarded
+//! The ids are split over shards by hash, each with its own lock. In a shard a `HashMap`
+//! holds the state; two queues (leases, deliveries) hold expiry times in insertion order.
+//! All leases share one duration and all deliveries another, so each queue is ordered by
+//! expiry and cleaning is popping from the front. When a shard is full, its oldest
+//! delivered ids are forgotten first (a later duplicate may then be forwarded
 //! again, which the upstream's idempotency absorbs); refusing new deliveries instead would
 //! turn a full table into an outage.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,6 +17,17 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{DedupStore, Reservation, StoreError, StoreFuture, Token};
+
+/// A key as stored: 128 bits of two SipHash runs under random per-process keys. Fixed size,
+/// so storing an id allocates nothing; a chance collision (about n²/2¹²⁹) is negligible
+/// and, the hash keys being secret, cannot be forced by a client.
+type Fingerprint = u128;
+
+/// Ids held per shard before a store is split (one lock, one table per shard).
+const IDS_PER_SHARD: usize = 4096;
+/// Most shards: enough that two workers rarely wait on one lock, and that growing one
+/// shard's table (a copy under its lock) stalls few requests.
+const MAX_SHARDS: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 enum Slot {
@@ -30,26 +43,44 @@ impl Slot {
     }
 }
 
+/// The table hashes a fingerprint by its high half: it is already a keyed hash.
 #[derive(Debug, Default)]
-struct Inner {
-    slots: HashMap<Box<str>, Slot>,
-    leases: VecDeque<(Instant, Box<str>)>,
-    delivered: VecDeque<(Instant, Box<str>)>,
+struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is used; fold anything else in so it stays a hash.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = (n >> 64) as u64;
+    }
 }
 
-impl Inner {
+#[derive(Debug, Default)]
+struct Shard {
+    slots: HashMap<Fingerprint, Slot, BuildHasherDefault<FingerprintHasher>>,
+    leases: VecDeque<(Instant, Fingerprint)>,
+    delivered: VecDeque<(Instant, Fingerprint)>,
+}
+
+impl Shard {
     /// Drops every entry whose time has passed.
     fn expire(&mut self, now: Instant) {
         for queue in [&mut self.leases, &mut self.delivered] {
-            while let Some((until, _)) = queue.front() {
-                if *until > now {
+            while let Some(&(until, key)) = queue.front() {
+                if until > now {
                     break;
                 }
-                if let Some((until, key)) = queue.pop_front() {
-                    // The queue may hold stale records for keys that moved on.
-                    if self.slots.get(&key).is_some_and(|s| s.until() == until) {
-                        self.slots.remove(&key);
-                    }
+                queue.pop_front();
+                // The queue may hold stale records for keys that moved on.
+                if self.slots.get(&key).is_some_and(|s| s.until() == until) {
+                    self.slots.remove(&key);
                 }
             }
         }
@@ -71,24 +102,34 @@ impl Inner {
 /// The embedded, bounded dedup store.
 #[derive(Debug)]
 pub struct MemoryStore {
-    inner: Mutex<Inner>,
+    shards: Box<[Mutex<Shard>]>,
+    /// Per shard.
     max_entries: usize,
+    hash_keys: (RandomState, RandomState),
     next_token: AtomicU64,
 }
 
 impl MemoryStore {
-    /// A store that keeps at most `max_entries` ids.
+    /// A store that keeps at most `max_entries` ids (split evenly over its shards; small
+    /// stores have one, so the bound is exact there).
     pub fn new(max_entries: usize) -> Self {
+        let max_entries = max_entries.max(1);
+        let shards = (max_entries / IDS_PER_SHARD)
+            .clamp(1, MAX_SHARDS)
+            .next_power_of_two();
         MemoryStore {
-            inner: Mutex::new(Inner::default()),
-            max_entries: max_entries.max(1),
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
+            max_entries: max_entries.div_ceil(shards),
+            hash_keys: (RandomState::new(), RandomState::new()),
             next_token: AtomicU64::new(1),
         }
     }
 
     /// How many ids (reserved or delivered) are held.
     pub fn len(&self) -> usize {
-        self.lock().slots.len()
+        (0..self.shards.len())
+            .map(|i| lock(&self.shards[i]).slots.len())
+            .sum()
     }
 
     /// Whether no id is held.
@@ -96,55 +137,68 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the map half-updated in a way that
-        // matters more than refusing all traffic would, so keep serving.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn fingerprint(&self, key: &str) -> Fingerprint {
+        let high = self.hash_keys.0.hash_one(key);
+        let low = self.hash_keys.1.hash_one(key);
+        (u128::from(high) << 64) | u128::from(low)
+    }
+
+    /// The shard of a key, locked.
+    fn shard(&self, key: Fingerprint) -> std::sync::MutexGuard<'_, Shard> {
+        // The low half picks the shard; the table uses the high half.
+        lock(&self.shards[(key as usize) & (self.shards.len() - 1)])
     }
 
     fn reserve_now(&self, key: &str, lease: Duration) -> Reservation {
+        let key = self.fingerprint(key);
         let now = Instant::now();
-        let mut inner = self.lock();
-        inner.expire(now);
-        match inner.slots.get(key) {
+        let mut shard = self.shard(key);
+        shard.expire(now);
+        match shard.slots.get(&key) {
             Some(Slot::Delivered { .. }) => return Reservation::Delivered,
             Some(Slot::InFlight { until, .. }) => {
                 return Reservation::InFlight(until.saturating_duration_since(now))
             }
             None => {}
         }
-        if inner.slots.len() >= self.max_entries {
-            inner.make_room(self.max_entries);
+        if shard.slots.len() >= self.max_entries {
+            shard.make_room(self.max_entries);
         }
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let until = now + lease;
-        let key: Box<str> = key.into();
-        inner.leases.push_back((until, key.clone()));
-        inner.slots.insert(key, Slot::InFlight { token, until });
+        shard.leases.push_back((until, key));
+        shard.slots.insert(key, Slot::InFlight { token, until });
         Reservation::Acquired(token)
     }
 
     fn commit_now(&self, key: &str, token: Token, ttl: Duration) {
+        let key = self.fingerprint(key);
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut shard = self.shard(key);
         let owned =
-            matches!(inner.slots.get(key), Some(Slot::InFlight { token: t, .. }) if *t == token);
+            matches!(shard.slots.get(&key), Some(Slot::InFlight { token: t, .. }) if *t == token);
         if owned {
             let until = now + ttl;
-            let key: Box<str> = key.into();
-            inner.delivered.push_back((until, key.clone()));
-            inner.slots.insert(key, Slot::Delivered { until });
+            shard.delivered.push_back((until, key));
+            shard.slots.insert(key, Slot::Delivered { until });
         }
     }
 
     fn release_now(&self, key: &str, token: Token) {
-        let mut inner = self.lock();
+        let key = self.fingerprint(key);
+        let mut shard = self.shard(key);
         let owned =
-            matches!(inner.slots.get(key), Some(Slot::InFlight { token: t, .. }) if *t == token);
+            matches!(shard.slots.get(&key), Some(Slot::InFlight { token: t, .. }) if *t == token);
         if owned {
-            inner.slots.remove(key);
+            shard.slots.remove(&key);
         }
     }
+}
+
+fn lock(shard: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+    // A panic while holding the lock cannot leave the table half-updated in a way that
+    // matters more than refusing all traffic would, so keep serving.
+    shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl DedupStore for MemoryStore {
@@ -251,5 +305,26 @@ mod tests {
             store.reserve("a", LEASE).await.unwrap(),
             Reservation::Acquired(_)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sharded_store_stays_bounded_and_remembers_recent_ids() {
+        let max = IDS_PER_SHARD * 4;
+        let store = MemoryStore::new(max);
+        assert_eq!(store.shards.len(), 4);
+        let ids: Vec<String> = (0..max * 3).map(|i| format!("evt_{i}")).collect();
+        for id in &ids {
+            let t = acquire(&store, id).await;
+            store.commit(id, t, TTL).await.unwrap();
+        }
+        assert!(store.len() <= max, "{} ids held", store.len());
+        // Each shard forgets its oldest first: the last few hundred are all remembered.
+        for id in ids.iter().rev().take(500) {
+            assert_eq!(
+                store.reserve(id, LEASE).await.unwrap(),
+                Reservation::Delivered,
+                "{id}"
+            );
+        }
     }
 }
