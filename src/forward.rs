@@ -21,9 +21,6 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response};
 use http_body_util::Full;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tower::Service;
 
 use crate::context::{Outcome, RequestContext};
@@ -34,6 +31,10 @@ use crate::layers::request_id;
 use crate::metrics::RouteMetrics;
 use crate::respond::{self, HttpResponse};
 use crate::server::workers;
+
+mod pool;
+
+use pool::{Pool, SendError};
 
 /// Largest upstream answer passed back; webhook handlers answer with a few bytes.
 const MAX_UPSTREAM_BODY: usize = 8 * 1024 * 1024;
@@ -90,11 +91,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub struct Upstream {
     /// One pool per worker thread (see `server::workers`), plus one for everything else,
     /// so a request never drives a connection owned by another thread.
-    clients: Box<[Client<HttpConnector, Full<Bytes>>]>,
-    scheme_authority: (http::uri::Scheme, http::uri::Authority),
+    pools: Box<[Pool]>,
     path: String,
     query: Option<String>,
-    /// The upstream URI as configured: what most requests (no query string) go to.
+    /// The origin-form target as configured: what most requests (no query string) get.
     uri: Uri,
     host: HeaderValue,
     route: HeaderValue,
@@ -126,24 +126,21 @@ impl Upstream {
     /// A pooled client for one route. `None` only if the URL has no scheme or authority,
     /// which config compile already refuses.
     pub fn new(s: UpstreamSettings<'_>, metrics: Arc<RouteMetrics>) -> Option<Self> {
-        let scheme = s.url.scheme()?.clone();
         let authority = s.url.authority()?.clone();
-        let mut connector = HttpConnector::new();
+        let address = format!(
+            "{}:{}",
+            authority.host(),
+            authority.port_u16().unwrap_or(80)
+        );
         // A connect that hangs must be reported as unreachable (nothing was sent), so it
         // has to give up before the route timeout turns it into a 504.
-        connector.set_connect_timeout(Some((s.timeout / 2).min(Duration::from_secs(5))));
-        connector.set_nodelay(true);
-        let clients = (0..=workers::count())
-            .map(|_| {
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(60))
-                    .build(connector.clone())
-            })
+        let connect_timeout = (s.timeout / 2).min(Duration::from_secs(5));
+        let pools = (0..=workers::count())
+            .map(|_| Pool::new(address.clone(), connect_timeout, Duration::from_secs(60)))
             .collect();
         let mut upstream = Upstream {
-            clients,
+            pools,
             host: HeaderValue::from_str(authority.as_str()).ok()?,
-            scheme_authority: (scheme, authority),
             path: s.url.path().to_owned(),
             query: s.url.query().map(str::to_owned),
             uri: s.url.clone(),
@@ -159,9 +156,9 @@ impl Upstream {
     }
 
     /// The pool of the worker thread this runs on.
-    fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
+    fn pool(&self) -> &Pool {
         let index = workers::current().map_or(0, |w| w + 1);
-        &self.clients[index % self.clients.len()]
+        &self.pools[index % self.pools.len()]
     }
 
     /// The upstream URI for a request: the configured path, the configured query joined
@@ -174,18 +171,13 @@ impl Upstream {
         }
     }
 
-    /// The configured scheme, authority and path with `query`.
+    /// The configured path with `query`, in origin form (`/path?query`).
     fn with_query(&self, query: Option<&str>) -> Option<Uri> {
         let pq = match query {
             Some(q) => format!("{}?{q}", self.path),
             None => self.path.clone(),
         };
-        Uri::builder()
-            .scheme(self.scheme_authority.0.clone())
-            .authority(self.scheme_authority.1.clone())
-            .path_and_query(PathAndQuery::try_from(pq).ok()?)
-            .build()
-            .ok()
+        Some(Uri::from(PathAndQuery::try_from(pq).ok()?))
     }
 
     /// Rewrites the provider's headers into what the upstream receives.
@@ -258,18 +250,20 @@ impl Upstream {
         let started = tokio::time::Instant::now();
         let mut accepted = false;
         let attempt = async {
-            let resp = self.client().request(out).await.map_err(|e| {
-                if e.is_connect() {
-                    Rejection::UpstreamUnreachable
-                } else {
-                    Rejection::UpstreamError
-                }
+            let (resp, lease) = self.pool().send(out).await.map_err(|e| {
+                let (rejection, error) = match e {
+                    SendError::Unreachable(e) => (Rejection::UpstreamUnreachable, e.to_string()),
+                    SendError::Failed(e) => (Rejection::UpstreamError, e.to_string()),
+                };
+                tracing::debug!(request_id = %rid, error, "upstream request failed");
+                rejection
             })?;
             accepted = resp.status().is_success();
             let (mut parts, body) = resp.into_parts();
             let bytes = read_capped(body, MAX_UPSTREAM_BODY)
                 .await
                 .map_err(|_| Rejection::UpstreamError)?;
+            lease.reuse();
             strip_hop_by_hop(&mut parts.headers);
             Ok::<_, Rejection>(Response::from_parts(parts, Full::new(bytes)))
         };

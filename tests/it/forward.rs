@@ -159,3 +159,111 @@ async fn connection_lost_after_sending_is_502_upstream_error() {
     let again = post(&gw.url("/webhooks/acme"), &h, b"{}").await;
     assert_eq!(reason(&again), "upstream_error");
 }
+
+/// A raw HTTP/1.1 upstream answering every request `200 ok` on a keep-alive connection,
+/// then, if `close_after` is set, closing the connection that long after each answer
+/// without saying so (as servers with a short idle timeout do). Counts connections.
+async fn raw_keep_alive_upstream(
+    close_after: Option<Duration>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // One request: a head, then Content-Length bytes of body.
+                    let (head_end, body_len) = loop {
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                            let len = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                            break (end + 4, len);
+                        }
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    while buf.len() < head_end + body_len {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..head_end + body_len);
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if s.write_all(answer).await.is_err() {
+                        return;
+                    }
+                    if let Some(after) = close_after {
+                        tokio::time::sleep(after).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let (addr, accepted) = raw_keep_alive_upstream(None).await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        "",
+        &standard_route(&format!("http://{addr}"), ""),
+    ))
+    .await;
+    for i in 0..8 {
+        let resp = post(
+            &gw.url("/webhooks/acme"),
+            &signed(b"{}", NOW, &format!("evt_ka_{i}")),
+            b"{}",
+        )
+        .await;
+        assert_eq!(resp.0, 200, "{}", resp.2);
+    }
+    // Sequential requests: at most one upstream connection per worker thread.
+    let opened = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        opened <= hookwall::server::workers::count(),
+        "{opened} upstream connections for 8 sequential requests"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_closing_idle_connections_costs_no_delivery() {
+    let (addr, accepted) = raw_keep_alive_upstream(Some(Duration::from_millis(20))).await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        "",
+        &standard_route(&format!("http://{addr}"), ""),
+    ))
+    .await;
+    for i in 0..5 {
+        let resp = post(
+            &gw.url("/webhooks/acme"),
+            &signed(b"{}", NOW, &format!("evt_idle_{i}")),
+            b"{}",
+        )
+        .await;
+        assert_eq!(resp.0, 200, "request {i}: {}", resp.2);
+        // Long enough for the upstream to have closed the connection just used.
+        tokio::time::sleep(Duration::from_millis(80)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
+}
