@@ -1,8 +1,9 @@
 //! The Redis store: the same two-phase contract as the memory store, shared by every
 //! hookwall instance that points at the same Redis (or Redis Cluster).
 //!
-//! Each step is one Lua script, so it is atomic and one round trip:
-//! - reserve: `SET key <token> NX PX lease`, else report `delivered` or the lease left;
+//! Each step is one atomic command or Lua script, one round trip:
+//! - reserve: `SET key <token> NX GET PX lease`: nil means ours, `d` delivered, anything
+//!   else in flight (then one `PTTL` for Retry-After); a script on Redis before 7.0;
 //! - commit: only if the key still holds *our* token, `SET key d PX ttl`;
 //! - release: only if the key still holds our token, `DEL key`.
 //!
@@ -14,7 +15,7 @@
 //! per worker thread; or the cluster client's connection), created lazily so hookwall
 //! starts while Redis is down; the per-call timeout is applied by the dedup layer.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -28,6 +29,10 @@ use super::{DedupStore, Reservation, StoreError, StoreFuture, Token};
 use crate::secret::Secret;
 use crate::server::workers;
 
+/// The value of a delivered id (a reservation holds its owner's token instead).
+const DELIVERED: &str = "d";
+
+/// Reserve for Redis before 7.0, which refuses `SET NX GET`.
 const RESERVE: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, 0}
@@ -80,6 +85,8 @@ pub struct RedisStore {
     /// Random per process, so tokens never collide between instances.
     token_prefix: u64,
     next: AtomicU64,
+    /// Set once Redis refused `SET NX GET` (before 7.0).
+    reserve_by_script: AtomicBool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -152,7 +159,15 @@ impl RedisStore {
             release: Script::new(RELEASE),
             token_prefix: h.finish(),
             next: AtomicU64::new(1),
+            reserve_by_script: AtomicBool::new(false),
         }
+    }
+
+    /// Reserves with the Lua script even on Redis 7.0+, as older servers get automatically
+    /// (kept so both ways stay tested).
+    pub fn reserving_by_script(self) -> Self {
+        self.reserve_by_script.store(true, Ordering::Relaxed);
+        self
     }
 
     /// The Redis key of a route-namespaced id.
@@ -196,11 +211,45 @@ impl RedisStore {
     async fn run_reserve(&self, key: &str, lease: Duration) -> Result<Reservation, StoreError> {
         let token = self.next.fetch_add(1, Ordering::Relaxed);
         let mut conn = self.conn().await?;
+        let key = Self::key(key);
+        let lease_ms = lease.as_millis().max(1) as u64;
+        if !self.reserve_by_script.load(Ordering::Relaxed) {
+            // One plain command (Redis 7.0+) costs the server half what the script does.
+            let held: Result<Option<Vec<u8>>, _> = redis::cmd("SET")
+                .arg(&key)
+                .arg(self.token_value(token))
+                .arg("NX")
+                .arg("GET")
+                .arg("PX")
+                .arg(lease_ms)
+                .query_async(&mut conn)
+                .await;
+            match held {
+                Ok(None) => return Ok(Reservation::Acquired(token)),
+                Ok(Some(v)) if v == DELIVERED.as_bytes() => return Ok(Reservation::Delivered),
+                Ok(Some(_)) => {
+                    let left: i64 = redis::cmd("PTTL")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(backend_error)?;
+                    // At most one lease: the owner may have committed meanwhile (long TTL).
+                    let left = Duration::from_millis(left.max(0) as u64);
+                    return Ok(Reservation::InFlight(left.min(lease)));
+                }
+                // Redis before 7.0 refuses NX together with GET: use the script from now on.
+                Err(e) if e.code() == Some("ERR") => {
+                    tracing::info!(error = %e, "Redis refused SET NX GET; reserving with a script");
+                    self.reserve_by_script.store(true, Ordering::Relaxed);
+                }
+                Err(e) => return Err(backend_error(e)),
+            }
+        }
         let reply: Vec<i64> = self
             .reserve
-            .key(Self::key(key))
+            .key(key)
             .arg(self.token_value(token))
-            .arg(lease.as_millis().max(1) as u64)
+            .arg(lease_ms)
             .invoke_async(&mut conn)
             .await
             .map_err(backend_error)?;

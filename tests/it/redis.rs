@@ -317,3 +317,62 @@ async fn a_shared_rate_limit_falls_back_to_the_local_limiter_when_redis_is_down(
     }
     assert_eq!(statuses, vec![200, 200, 429]);
 }
+
+/// The store's two-phase contract, called directly: with `SET NX GET` (Redis 7.0+) and with
+/// the script older servers get.
+#[tokio::test]
+async fn both_ways_of_reserving_keep_the_two_phase_contract() {
+    let redis = RedisServer::start().await;
+    let lease = Duration::from_millis(800);
+    let ttl = Duration::from_secs(60);
+    for by_script in [false, true] {
+        let mut store = hookwall::dedup::RedisStore::single(
+            &hookwall::secret::Secret::new(redis.url()),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        if by_script {
+            store = store.reserving_by_script();
+        }
+        let id = |s: &str| format!("r:{s}-{by_script}");
+        let Reservation::Acquired(first) = store.reserve(&id("a"), lease).await.unwrap() else {
+            panic!("a fresh id must be acquired ({by_script})");
+        };
+        match store.reserve(&id("a"), lease).await.unwrap() {
+            Reservation::InFlight(left) => assert!(left <= lease && left > lease / 2, "{left:?}"),
+            other => panic!("expected in flight, got {other:?} ({by_script})"),
+        }
+        store.commit(&id("a"), first, ttl).await.unwrap();
+        assert_eq!(
+            store.reserve(&id("a"), lease).await.unwrap(),
+            Reservation::Delivered
+        );
+        // Released: the retry gets it.
+        let Reservation::Acquired(t) = store.reserve(&id("b"), lease).await.unwrap() else {
+            panic!("b");
+        };
+        store.release(&id("b"), t).await.unwrap();
+        let Reservation::Acquired(_) = store.reserve(&id("b"), lease).await.unwrap() else {
+            panic!("a released id must be acquired again ({by_script})");
+        };
+        // An expired lease is taken over; the late first owner cannot clobber it.
+        let Reservation::Acquired(old) = store.reserve(&id("c"), lease).await.unwrap() else {
+            panic!("c");
+        };
+        tokio::time::sleep(lease + Duration::from_millis(100)).await;
+        let Reservation::Acquired(new) = store.reserve(&id("c"), lease).await.unwrap() else {
+            panic!("an expired lease must be taken over ({by_script})");
+        };
+        store.commit(&id("c"), old, ttl).await.unwrap();
+        store.release(&id("c"), old).await.unwrap();
+        assert!(matches!(
+            store.reserve(&id("c"), lease).await.unwrap(),
+            Reservation::InFlight(_)
+        ));
+        store.commit(&id("c"), new, ttl).await.unwrap();
+        assert_eq!(
+            store.reserve(&id("c"), lease).await.unwrap(),
+            Reservation::Delivered
+        );
+    }
+}
