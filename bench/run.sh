@@ -66,9 +66,12 @@ if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
   log "SKIP_BUILD=1: using the existing $HOOKWALL"
 else
   log "building hookwall (cargo build --release; may wait for the cargo lock)"
-  (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release) || die "cargo build --release failed"
+  (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release --bin hookwall --example bare_hyper_proxy) \
+    || die "cargo build --release failed"
 fi
 [[ -x "$HOOKWALL" ]] || die "no binary at $HOOKWALL"
+BARE="$ROOT/target/release/examples/bare_hyper_proxy"
+[[ -x "$BARE" ]] || die "no binary at $BARE (cargo build --release --example bare_hyper_proxy)"
 
 # ---------------------------------------------------------------- process bookkeeping
 TMP="$(mktemp -d /tmp/hookwall-bench.XXXXXX)"
@@ -106,10 +109,10 @@ stop_pid() { # stop one process we started, bounded
 }
 
 # Free 127.0.0.1 ports (all sockets held open until every port is chosen, so no repeats).
-read -r P_UP P_PROXY P_HW1 P_ADM1 P_HW2 P_ADM2 P_HW3 P_ADM3 < <(python3 - <<'EOF'
+read -r P_UP P_PROXY P_HW1 P_ADM1 P_HW2 P_ADM2 P_HW3 P_ADM3 P_BARE < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(8):
+for _ in range(9):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
@@ -400,6 +403,15 @@ measure direct "http://127.0.0.1:$P_UP$ROUTE_PATH" "" "$UP_WORKER"
 measure nginx-proxy "http://127.0.0.1:$P_PROXY$ROUTE_PATH" "$PROXY_WORKER" "$UP_WORKER"
 RSS_OF[nginx-proxy]="$(awk '/^VmHWM/{print $2}' "/proc/$PROXY_WORKER/status")"
 
+# The floor for any hyper-based proxy here: hyper server + client, no checks (bench/bare_hyper_proxy.rs).
+"$BARE" "127.0.0.1:$P_BARE" "127.0.0.1:$P_UP" 2>"$TMP/bare.log" &
+BARE_PID=$!
+PIDS+=("$BARE_PID")
+wait_http "http://127.0.0.1:$P_BARE/" "bare hyper proxy" "$BARE_PID"
+measure hyper-bare "http://127.0.0.1:$P_BARE$ROUTE_PATH" "$BARE_PID" "$UP_WORKER"
+RSS_OF[hyper-bare]="$(awk '/^VmHWM/{print $2}' "/proc/$BARE_PID/status")"
+stop_pid "$BARE_PID"
+
 start_hookwall hookwall-warn "$P_HW1" "$P_ADM1" warn
 measure hookwall-warn "http://127.0.0.1:$P_HW1$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
 RSS_WARN="$(awk '/^VmHWM/{print $2, $3}' "/proc/$HW_PID/status")"
@@ -447,11 +459,11 @@ for r in "${RESULTS[@]}"; do
   printf '%-14s %9s %7.2f %7.2f %8s %8s %8s %8s %7s %9s %11s\n' "$l" "$rps" "$p50" "$p99" "$gw" "$up" "$wk" "$rss" "$n2" "$req" "$bg"
 done
 echo
-echo "gw CPU = utime+stime of the gateway process (nginx proxy worker / whole hookwall process) over the"
+echo "gw CPU = utime+stime of the gateway process (nginx proxy worker / bare hyper proxy / whole hookwall process) over the"
 echo "measured run divided by requests; up CPU = the same for the upstream nginx worker; wrk CPU = the load generator."
 echo "other CPU% = % of the whole machine busy with anything else, before / during / after the run (should be ~0)."
-awk -v h="${RPS[hookwall-warn]}" -v i="${RPS[hookwall-info]}" -v n="${RPS[nginx-proxy]}" -v r="${RPS[hookwall-redis]}" 'BEGIN{
-  printf "ratio hookwall/nginx-proxy req/s: %.2f (RUST_LOG=warn), %.2f (info logging)\n", h/n, i/n
+awk -v h="${RPS[hookwall-warn]}" -v i="${RPS[hookwall-info]}" -v n="${RPS[nginx-proxy]}" -v r="${RPS[hookwall-redis]}" -v b="${RPS[hyper-bare]}" 'BEGIN{
+  printf "ratio hookwall/nginx-proxy req/s: %.2f (RUST_LOG=warn), %.2f (info logging); bare hyper/nginx: %.2f\n", h/n, i/n, b/n
   printf "ratio hookwall Redis/memory store req/s: %.2f\n", r/h }'
 echo "hookwall peak RSS (VmHWM): $RSS_WARN (warn run), $RSS_INFO (info run; dedup store holds every id of warmup+run)"
 echo "hookwall outcomes (probe+warmup+run): warn run: $OUT_WARN; info run: $OUT_INFO; redis run: $OUT_REDIS ($REDIS_CPU_NOTE)"

@@ -6,6 +6,7 @@
 //! to it as soon as its answer was read in full, and a request that a reused connection
 //! never started (the upstream closed it while idle) is sent again on another.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -38,7 +39,8 @@ pub(super) struct Pool {
     address: String,
     connect_timeout: Duration,
     idle_timeout: Duration,
-    idle: Mutex<Vec<(SendRequest<Full<Bytes>>, Instant)>>,
+    /// Oldest at the front; taken from the back (the warmest connection).
+    idle: Mutex<VecDeque<(SendRequest<Full<Bytes>>, Instant)>>,
 }
 
 /// A connection in use. [`Lease::reuse`] returns it to the pool once its answer was read
@@ -62,7 +64,7 @@ impl Pool {
             address,
             connect_timeout,
             idle_timeout,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -95,7 +97,7 @@ impl Pool {
     /// The most recently used idle connection that is still open and not too old.
     fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((sender, since)) = idle.pop() {
+        while let Some((sender, since)) = idle.pop_back() {
             if !sender.is_closed() && since.elapsed() < self.idle_timeout {
                 return Some(sender);
             }
@@ -108,11 +110,16 @@ impl Pool {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        // Oldest first out when full: they are the likeliest to be closed upstream.
-        if idle.len() >= MAX_IDLE {
-            idle.remove(0);
+        // Connections a burst opened and no request used since are closed here, oldest
+        // first, as are those beyond the cap.
+        while let Some((oldest, since)) = idle.front() {
+            let stale = oldest.is_closed() || since.elapsed() >= self.idle_timeout;
+            if !stale && idle.len() < MAX_IDLE {
+                break;
+            }
+            idle.pop_front();
         }
-        idle.push((sender, Instant::now()));
+        idle.push_back((sender, Instant::now()));
     }
 
     /// A new connection, its I/O driven by a task on this thread.
