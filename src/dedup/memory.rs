@@ -8,6 +8,7 @@
 //! again, which the upstream's idempotency absorbs); refusing new deliveries instead would
 //! turn a full table into an outage.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -154,33 +155,40 @@ impl MemoryStore {
         let now = Instant::now();
         let mut shard = self.shard(key);
         shard.expire(now);
-        match shard.slots.get(&key) {
-            Some(Slot::Delivered { .. }) => return Reservation::Delivered,
-            Some(Slot::InFlight { until, .. }) => {
-                return Reservation::InFlight(until.saturating_duration_since(now))
-            }
-            None => {}
-        }
-        if shard.slots.len() >= self.max_entries {
+        if shard.slots.len() >= self.max_entries && !shard.slots.contains_key(&key) {
             shard.make_room(self.max_entries);
         }
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let until = now + lease;
-        shard.leases.push_back((until, key));
-        shard.slots.insert(key, Slot::InFlight { token, until });
-        Reservation::Acquired(token)
+        let Shard { slots, leases, .. } = &mut *shard;
+        match slots.entry(key) {
+            Entry::Occupied(held) => match *held.get() {
+                Slot::Delivered { .. } => Reservation::Delivered,
+                Slot::InFlight { until, .. } => {
+                    Reservation::InFlight(until.saturating_duration_since(now))
+                }
+            },
+            Entry::Vacant(free) => {
+                let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+                let until = now + lease;
+                leases.push_back((until, key));
+                free.insert(Slot::InFlight { token, until });
+                Reservation::Acquired(token)
+            }
+        }
     }
 
     fn commit_now(&self, key: &str, token: Token, ttl: Duration) {
         let key = self.fingerprint(key);
         let now = Instant::now();
         let mut shard = self.shard(key);
-        let owned =
-            matches!(shard.slots.get(&key), Some(Slot::InFlight { token: t, .. }) if *t == token);
-        if owned {
-            let until = now + ttl;
-            shard.delivered.push_back((until, key));
-            shard.slots.insert(key, Slot::Delivered { until });
+        let Shard {
+            slots, delivered, ..
+        } = &mut *shard;
+        if let Some(slot) = slots.get_mut(&key) {
+            if matches!(slot, Slot::InFlight { token: t, .. } if *t == token) {
+                let until = now + ttl;
+                *slot = Slot::Delivered { until };
+                delivered.push_back((until, key));
+            }
         }
     }
 
