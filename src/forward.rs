@@ -86,6 +86,24 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove("proxy-connection");
 }
 
+/// `path?query` as a request target in origin form.
+fn origin_form(path: &str, query: Option<&str>) -> Option<Uri> {
+    let pq = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    Some(Uri::from(PathAndQuery::try_from(pq).ok()?))
+}
+
+/// `host:port` to connect to (IPv6 hosts keep their brackets; http's default port 80).
+fn connect_address(authority: &http::uri::Authority) -> String {
+    format!(
+        "{}:{}",
+        authority.host(),
+        authority.port_u16().unwrap_or(80)
+    )
+}
+
 /// What a route forwards to, resolved once at build time.
 #[derive(Debug)]
 pub struct Upstream {
@@ -127,23 +145,19 @@ impl Upstream {
     /// which config compile already refuses.
     pub fn new(s: UpstreamSettings<'_>, metrics: Arc<RouteMetrics>) -> Option<Self> {
         let authority = s.url.authority()?.clone();
-        let address = format!(
-            "{}:{}",
-            authority.host(),
-            authority.port_u16().unwrap_or(80)
-        );
+        let address = connect_address(&authority);
         // A connect that hangs must be reported as unreachable (nothing was sent), so it
         // has to give up before the route timeout turns it into a 504.
         let connect_timeout = (s.timeout / 2).min(Duration::from_secs(5));
         let pools = (0..=workers::count())
             .map(|_| Pool::new(address.clone(), connect_timeout, Duration::from_secs(60)))
             .collect();
-        let mut upstream = Upstream {
+        let upstream = Upstream {
             pools,
             host: HeaderValue::from_str(authority.as_str()).ok()?,
             path: s.url.path().to_owned(),
             query: s.url.query().map(str::to_owned),
-            uri: s.url.clone(),
+            uri: origin_form(s.url.path(), s.url.query())?,
             route: HeaderValue::from_str(s.route).ok()?,
             verified: HeaderValue::from_str(s.provider).ok()?,
             strip: s.strip,
@@ -151,7 +165,6 @@ impl Upstream {
             timeout: s.timeout,
             metrics,
         };
-        upstream.uri = upstream.with_query(upstream.query.as_deref())?;
         Some(upstream)
     }
 
@@ -166,18 +179,9 @@ impl Upstream {
     fn uri_for(&self, incoming: &Uri) -> Option<Uri> {
         match (self.query.as_deref(), incoming.query()) {
             (_, None) => Some(self.uri.clone()),
-            (Some(a), Some(b)) => self.with_query(Some(&format!("{a}&{b}"))),
-            (None, Some(b)) => self.with_query(Some(b)),
+            (Some(a), Some(b)) => origin_form(&self.path, Some(&format!("{a}&{b}"))),
+            (None, Some(b)) => origin_form(&self.path, Some(b)),
         }
-    }
-
-    /// The configured path with `query`, in origin form (`/path?query`).
-    fn with_query(&self, query: Option<&str>) -> Option<Uri> {
-        let pq = match query {
-            Some(q) => format!("{}?{q}", self.path),
-            None => self.path.clone(),
-        };
-        Some(Uri::from(PathAndQuery::try_from(pq).ok()?))
     }
 
     /// Rewrites the provider's headers into what the upstream receives.
@@ -322,6 +326,18 @@ impl Service<Request<Bytes>> for Forward {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_addresses_for_names_ipv4_and_ipv6() {
+        let address = |u: &str| connect_address(u.parse::<Uri>().unwrap().authority().unwrap());
+        assert_eq!(address("http://app.internal/x"), "app.internal:80");
+        assert_eq!(address("http://127.0.0.1:3000/x"), "127.0.0.1:3000");
+        assert_eq!(address("http://[::1]:3000/x"), "[::1]:3000");
+        let parsed: std::net::SocketAddr = address("http://[::1]:3000/x").parse().unwrap();
+        assert_eq!(parsed.port(), 3000);
+        assert_eq!(origin_form("/", None).unwrap(), "/");
+        assert_eq!(origin_form("/h", Some("a=1")).unwrap(), "/h?a=1");
+    }
 
     #[test]
     fn hop_by_hop_and_connection_named_headers_go() {

@@ -1,8 +1,10 @@
 //! The proxy listener: accept loop, per-request front (route match, load shedding, client
 //! IP, context), metrics and the log line, and graceful shutdown.
 //!
-//! `run(listener, gateway, shutdown)` serves until `shutdown` resolves, then stops
-//! accepting at once and gives in-flight requests `server.shutdown_grace` to finish.
+//! `run(listener, gateway, shutdown)` accepts on the calling runtime and hands each
+//! connection to one of the worker threads (`workers.rs`, round robin), which serves all of
+//! its requests. It serves until `shutdown` resolves, then stops accepting at once and
+//! gives in-flight requests `server.shutdown_grace` to finish.
 
 use std::convert::Infallible;
 use std::future::Future;
