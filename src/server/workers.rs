@@ -3,9 +3,9 @@
 //!
 //! Why: on a work-stealing runtime the task serving a client connection, the task driving
 //! its upstream connection and the dedup settle task land on different threads, and every
-//! hand-off between them is a cross-thread wake-up. Measured on a 2-core machine that cost
-//! ~20 % of the gateway's CPU per request. Here a connection, its requests and the upstream
-//! connections they use (see [`current`] and `forward`) all stay on one thread.
+//! hand-off between them is a cross-thread wake-up. Measured on a 2-core machine: 48 µs of
+//! gateway CPU per request that way, 33 µs this way. Here a connection, its requests and the
+//! upstream and Redis connections they use (see [`current`]) all stay on one thread.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -21,7 +21,7 @@ thread_local! {
 }
 
 /// How many workers serve the proxy listener: `HOOKWALL_WORKERS` if set to a number from 1
-/// to 256, else one per CPU this process may use. Read once.
+/// to 256, else one per CPU this process may use (at most 64). Read once.
 pub fn count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {
