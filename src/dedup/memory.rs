@@ -128,9 +128,7 @@ impl MemoryStore {
 
     /// How many ids (reserved or delivered) are held.
     pub fn len(&self) -> usize {
-        (0..self.shards.len())
-            .map(|i| lock(&self.shards[i]).slots.len())
-            .sum()
+        self.shards.iter().map(|s| lock(s).slots.len()).sum()
     }
 
     /// Whether no id is held.
