@@ -30,19 +30,41 @@ fn quoted(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
-/// The answer for a rejection.
-pub fn rejection(request_id: &str, rejection: Rejection) -> HttpResponse {
-    let body = format!(
+fn rejection_body(request_id: &str, rejection: Rejection) -> String {
+    format!(
         "{{\"error\":\"{}\",\"request_id\":{}}}",
         rejection.reason(),
         quoted(request_id)
-    );
+    )
+}
+
+/// The answer for a rejection.
+pub fn rejection(request_id: &str, rejection: Rejection) -> HttpResponse {
+    let body = rejection_body(request_id, rejection);
     let mut resp = json(rejection.status(), body, Outcome::Rejected(rejection));
     if let Some(secs) = rejection.retry_after_secs() {
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
+}
+
+/// The same answer as raw HTTP/1.1 bytes that close the connection, for a socket hyper
+/// has already given up (a request head that stalled).
+pub fn rejection_http1(request_id: &str, rejection: Rejection) -> Vec<u8> {
+    let body = rejection_body(request_id, rejection);
+    let status = rejection.status();
+    let retry_after = rejection
+        .retry_after_secs()
+        .map(|secs| format!("retry-after: {secs}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry_after}connection: close\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len(),
+    )
+    .into_bytes()
 }
 
 /// The answer for an id that was already delivered: 200 so the provider stops retrying.
@@ -104,6 +126,26 @@ mod tests {
             body(resp).await,
             serde_json::json!({"error": "rate_limited", "request_id": "abc"})
         );
+    }
+
+    #[tokio::test]
+    async fn raw_http1_rejection_matches_the_hyper_one() {
+        let r = Rejection::RateLimited(std::time::Duration::from_millis(1500));
+        let raw = String::from_utf8(rejection_http1("abc", r)).unwrap();
+        let (head, raw_body) = raw.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.split("\r\n");
+        assert_eq!(lines.next(), Some("HTTP/1.1 429 Too Many Requests"));
+        let headers: Vec<&str> = lines.collect();
+        assert!(
+            headers.contains(&"content-type: application/json"),
+            "{head}"
+        );
+        assert!(headers.contains(&"retry-after: 2"), "{head}");
+        assert!(headers.contains(&"connection: close"), "{head}");
+        let length = format!("content-length: {}", raw_body.len());
+        assert!(headers.contains(&length.as_str()), "{head}");
+        let parsed: serde_json::Value = serde_json::from_str(raw_body).unwrap();
+        assert_eq!(parsed, body(rejection("abc", r)).await);
     }
 
     #[tokio::test]

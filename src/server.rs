@@ -386,9 +386,27 @@ impl Connection {
 
     /// Moves the socket to the runtime polling this future (a worker's, usually).
     fn rehome(stream: tokio::net::TcpStream) -> Option<tokio::net::TcpStream> {
-        let moved = stream.into_std().and_then(tokio::net::TcpStream::from_std);
+        Self::rehome_with(stream, |_| Ok(())).map(|(s, ())| s)
+    }
+
+    /// [`Self::rehome`], also keeping a second handle on the socket: hyper drops its own
+    /// when a request head times out, and this one can still send the 408.
+    fn rehome_with_spare(
+        stream: tokio::net::TcpStream,
+    ) -> Option<(tokio::net::TcpStream, std::net::TcpStream)> {
+        Self::rehome_with(stream, std::net::TcpStream::try_clone)
+    }
+
+    fn rehome_with<T>(
+        stream: tokio::net::TcpStream,
+        also: impl FnOnce(&std::net::TcpStream) -> std::io::Result<T>,
+    ) -> Option<(tokio::net::TcpStream, T)> {
+        let moved = stream.into_std().and_then(|s| {
+            let extra = also(&s)?;
+            Ok((tokio::net::TcpStream::from_std(s)?, extra))
+        });
         match moved {
-            Ok(s) => Some(s),
+            Ok(moved) => Some(moved),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot hand a connection to a worker");
                 None
@@ -398,7 +416,7 @@ impl Connection {
 
     /// Plain HTTP/1.1.
     async fn plain(self, stream: tokio::net::TcpStream, builder: Arc<http1::Builder>) {
-        let Some(stream) = Self::rehome(stream) else {
+        let Some((stream, spare)) = Self::rehome_with_spare(stream) else {
             return;
         };
         let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -417,7 +435,9 @@ impl Connection {
                 routes
                     .unknown
                     .record(Outcome::Rejected(Rejection::ReadTimeout));
-                tracing::info!(client_ip = %peer.ip(), reason = "read_timeout", "connection closed: request head too slow");
+                let request_id = self.gateway.ids.next_id();
+                answer_stalled_head(spare, &request_id);
+                tracing::info!(request_id = %request_id, client_ip = %peer.ip(), reason = "read_timeout", "request head too slow: answered 408 and closed");
             } else if !e.is_timeout() {
                 tracing::debug!(error = %e, client_ip = %peer.ip(), "connection ended with an error");
             }
@@ -452,5 +472,16 @@ impl Connection {
         {
             tracing::debug!(error = %e, client_ip = %peer.ip(), "TLS connection ended with an error");
         }
+    }
+}
+
+/// Sends `408 read_timeout` on a socket whose request head stalled, then closes it. The
+/// socket is non-blocking: if the client is not reading (a full send buffer), it just
+/// closes, as it would have anyway.
+fn answer_stalled_head(mut socket: std::net::TcpStream, request_id: &str) {
+    use std::io::Write;
+    let answer = respond::rejection_http1(request_id, Rejection::ReadTimeout);
+    if socket.write_all(&answer).is_ok() {
+        let _ = socket.shutdown(std::net::Shutdown::Write);
     }
 }
