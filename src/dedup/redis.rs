@@ -13,7 +13,8 @@
 //!
 //! The connection is a multiplexed, auto-reconnecting connection (`ConnectionManager`, one
 //! per worker thread; or the cluster client's connection), created lazily so hookwall
-//! starts while Redis is down; the per-call timeout is applied by the dedup layer.
+//! starts while Redis is down; the per-call timeout is applied by the callers
+//! (`dedup::with_timeout`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -115,9 +116,12 @@ impl RedisStore {
     pub fn single(url: &Secret, call_timeout: Duration) -> Result<Self, String> {
         let client = redis::Client::open(url_text(url).as_str())
             .map_err(|e| format!("invalid Redis URL: {}", e.category()))?;
+        // No response timeout here: every call already runs under `with_timeout`, and a
+        // second timer per command only costs CPU (a timeout does not make the manager
+        // reconnect either way).
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(call_timeout.max(Duration::from_millis(500))))
-            .set_response_timeout(Some(call_timeout))
+            .set_response_timeout(None)
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
         let managers: Box<[OnceLock<ConnectionManager>]> =
