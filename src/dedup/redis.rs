@@ -214,32 +214,48 @@ impl RedisStore {
 
     async fn run_reserve(&self, key: &str, lease: Duration) -> Result<Reservation, StoreError> {
         let token = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut conn = self.conn().await?;
-        let key = Self::key(key);
-        let lease_ms = lease.as_millis().max(1) as u64;
+        let mut pending = PendingReserve {
+            conn: self.conn().await?,
+            key: Self::key(key),
+            token: self.token_value(token),
+            lease,
+            answered: false,
+        };
+        let found = self.reserve_in(&mut pending).await?;
+        // An answer: ours now (the dedup layer settles it) or somebody else's.
+        pending.answered = true;
+        Ok(match found {
+            Found::Free => Reservation::Acquired(token),
+            Found::Delivered => Reservation::Delivered,
+            Found::Held(left) => Reservation::InFlight(left),
+        })
+    }
+
+    async fn reserve_in(&self, p: &mut PendingReserve) -> Result<Found, StoreError> {
+        let lease_ms = p.lease.as_millis().max(1) as u64;
         if !self.reserve_by_script.load(Ordering::Relaxed) {
             // One plain command (Redis 7.0+) costs the server half what the script does.
             let held: Result<Option<Vec<u8>>, _> = redis::cmd("SET")
-                .arg(&key)
-                .arg(self.token_value(token))
+                .arg(&p.key)
+                .arg(&p.token)
                 .arg("NX")
                 .arg("GET")
                 .arg("PX")
                 .arg(lease_ms)
-                .query_async(&mut conn)
+                .query_async(&mut p.conn)
                 .await;
             match held {
-                Ok(None) => return Ok(Reservation::Acquired(token)),
-                Ok(Some(v)) if v == DELIVERED.as_bytes() => return Ok(Reservation::Delivered),
+                Ok(None) => return Ok(Found::Free),
+                Ok(Some(v)) if v == DELIVERED.as_bytes() => return Ok(Found::Delivered),
                 Ok(Some(_)) => {
                     let left: i64 = redis::cmd("PTTL")
-                        .arg(&key)
-                        .query_async(&mut conn)
+                        .arg(&p.key)
+                        .query_async(&mut p.conn)
                         .await
                         .map_err(backend_error)?;
                     // At most one lease: the owner may have committed meanwhile (long TTL).
                     let left = Duration::from_millis(left.max(0) as u64);
-                    return Ok(Reservation::InFlight(left.min(lease)));
+                    return Ok(Found::Held(left.min(p.lease)));
                 }
                 // Redis before 7.0 refuses NX together with GET: use the script from now on.
                 Err(e) if e.code() == Some("ERR") => {
@@ -251,18 +267,16 @@ impl RedisStore {
         }
         let reply: Vec<i64> = self
             .reserve
-            .key(key)
-            .arg(self.token_value(token))
+            .key(&p.key)
+            .arg(&p.token)
             .arg(lease_ms)
-            .invoke_async(&mut conn)
+            .invoke_async(&mut p.conn)
             .await
             .map_err(backend_error)?;
         match reply.as_slice() {
-            [1, _] => Ok(Reservation::Acquired(token)),
-            [2, _] => Ok(Reservation::Delivered),
-            [3, left] => Ok(Reservation::InFlight(Duration::from_millis(
-                (*left).max(0) as u64
-            ))),
+            [1, _] => Ok(Found::Free),
+            [2, _] => Ok(Found::Delivered),
+            [3, left] => Ok(Found::Held(Duration::from_millis((*left).max(0) as u64))),
             other => Err(StoreError::Backend(format!(
                 "unexpected reserve reply {other:?}"
             ))),
@@ -302,6 +316,57 @@ impl RedisStore {
             call.arg(*a);
         }
         call.invoke_async(&mut conn).await.map_err(backend_error)
+    }
+}
+
+/// What a reserve found in Redis.
+enum Found {
+    Free,
+    Delivered,
+    Held(Duration),
+}
+
+/// A reserve whose answer has not been seen yet. Dropped unanswered (the call timed out,
+/// the provider hung up, the connection failed), Redis may still run the `SET` already
+/// sent, and that lease would hold up the provider's retry until it expired. So dropping it
+/// queues a release of our token behind the `SET` on the same connection: it removes the
+/// lease if the `SET` took it and does nothing otherwise.
+struct PendingReserve {
+    conn: Conn,
+    key: String,
+    token: String,
+    lease: Duration,
+    answered: bool,
+}
+
+impl Drop for PendingReserve {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        // EVAL, not EVALSHA: nobody reads the answer, so a NOSCRIPT would go unnoticed.
+        let mut release = redis::cmd("EVAL");
+        release
+            .arg(RELEASE)
+            .arg(1)
+            .arg(std::mem::take(&mut self.key))
+            .arg(std::mem::take(&mut self.token));
+        let mut conn = self.conn.clone();
+        if let Conn::Single(_) = conn {
+            // Sent without waiting for the answer, so it is written even if this task ends
+            // first (the cluster client waits for its answer instead).
+            release.set_no_response(true);
+        }
+        let lease = self.lease;
+        drop(runtime.spawn(async move {
+            // Bounded, so a connection that never drains cannot pile these up; any lease
+            // then expires on its own.
+            let _ =
+                tokio::time::timeout(lease, release.query_async::<redis::Value>(&mut conn)).await;
+        }));
     }
 }
 

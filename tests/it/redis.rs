@@ -61,6 +61,52 @@ async fn redis_down_rejects_with_503_then_recovers_without_restart() {
 }
 
 #[tokio::test]
+async fn a_hung_redis_gets_503_within_the_call_timeout_and_leaves_no_lease_behind() {
+    let redis = RedisServer::start().await;
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        // A lease far longer than the retry loop below, so an orphaned one shows.
+        &redis_dedup(&redis, "lease = \"60s\""),
+        &standard_route(&up.url(), ""),
+    ))
+    .await;
+    let url = gw.url("/webhooks/acme");
+    // Each request is a new connection and connections go to the workers round robin:
+    // this gives every worker (one per core) its Redis connection before the hang.
+    const WARM: usize = 8;
+    for i in 0..WARM {
+        let warm = post(&url, &signed(b"{}", NOW, &format!("warm-{i}")), b"{}").await;
+        assert_eq!(warm.0, 200);
+    }
+
+    redis.pause();
+    // The reserve is sent but never answered: call_timeout (250ms) turns it into a 503
+    // (the request helper gives up after 10 s, so a hang fails the test).
+    let hung = post(&url, &signed(b"{}", NOW, "during-hang"), b"{}").await;
+    assert_eq!((hung.0, reason(&hung)), (503, "dedup_unavailable".into()));
+    assert!(hung.1.contains_key("retry-after"));
+    redis.resume();
+
+    // Redis now runs the queued SET, and the release queued behind it. Without that
+    // release the retry would get 409 in_flight for a whole lease (60 s).
+    let mut retry = post(&url, &signed(b"{}", NOW, "during-hang"), b"{}").await;
+    for _ in 0..40 {
+        if retry.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        retry = post(&url, &signed(b"{}", NOW, "during-hang"), b"{}").await;
+    }
+    assert_eq!((retry.0, retry.2.as_str()), (200, "upstream-ok"));
+    assert_eq!(
+        up.hits(),
+        WARM + 1,
+        "warm-up and the retry, nothing during the hang"
+    );
+}
+
+#[tokio::test]
 async fn redis_down_with_allow_policy_forwards_without_dedup() {
     let mut redis = RedisServer::start().await;
     let up = Upstream::start().await;

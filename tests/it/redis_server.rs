@@ -38,6 +38,25 @@ impl RedisServer {
         }
     }
 
+    /// Freezes it (SIGSTOP): connections stay open but nothing is answered.
+    pub(crate) fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub(crate) fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let pid = self.child.as_ref().expect("redis-server running").id();
+        let sent = Command::new("kill")
+            .args([which, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill {which} {pid}");
+    }
+
     /// Starts it again on the same socket (data is gone: no persistence in tests).
     pub(crate) async fn restart(&mut self) {
         self.kill();
