@@ -150,6 +150,17 @@ impl Scheme {
         }
     }
 
+    /// The header whose value this scheme signs as the delivery id, if it signs one.
+    pub fn signed_id_header(&self) -> Option<&HeaderName> {
+        match self {
+            Scheme::Hmac(s) if s.payload.uses(&Part::Id) => s.id_header.as_ref(),
+            Scheme::Asymmetric(s) if s.layout == asymmetric::Layout::IdTimestampBody => {
+                s.id_header.as_ref()
+            }
+            _ => None,
+        }
+    }
+
     /// Headers that carry this scheme's signature.
     pub fn signature_headers(&self) -> Vec<HeaderName> {
         match self {
@@ -196,14 +207,19 @@ pub struct SignInput<'a> {
 impl Verifier {
     /// Checks a request against every scheme and key.
     pub fn verify(&self, req: &SignedRequest<'_>) -> Verdict {
+        self.verify_by(req).0
+    }
+
+    /// [`Self::verify`], also naming the scheme that found the signature valid.
+    pub fn verify_by(&self, req: &SignedRequest<'_>) -> (Verdict, Option<&Scheme>) {
         let mut verdict = Verdict::Missing;
         for k in &self.schemes {
             verdict = verdict.or(k.scheme.verify(&k.keys, req));
             if matches!(verdict, Verdict::Valid { .. }) {
-                break;
+                return (verdict, Some(&k.scheme));
             }
         }
-        verdict
+        (verdict, None)
     }
 
     /// Header names that carry signatures (stripped upstream with `strip_signature`).

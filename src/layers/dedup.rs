@@ -23,6 +23,7 @@ use http::Request;
 use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
+use super::signature::SignedIdHeader;
 use super::{request_id, ResponseFuture};
 use crate::config::{DedupKeyConfig, DedupSource, OnStoreError};
 use crate::dedup::{with_timeout, DedupStore, Reservation};
@@ -101,13 +102,21 @@ pub struct Dedup<S> {
 pub fn extract_id(source: &DedupSource, req: &Request<Bytes>) -> Option<String> {
     let id = match source {
         DedupSource::Header(name) => req.headers().get(name)?.to_str().ok()?.trim().to_owned(),
-        DedupSource::AnyHeader(names) => names
-            .iter()
-            .find_map(|n| req.headers().get(n))?
+        DedupSource::AnyHeader(names) => {
+            // The one the signature covered, if it is one of them; else the first present.
+            let signed = req
+                .extensions()
+                .get::<SignedIdHeader>()
+                .filter(|s| names.contains(&s.0));
+            match signed {
+                Some(s) => req.headers().get(&s.0)?,
+                None => names.iter().find_map(|n| req.headers().get(n))?,
+            }
             .to_str()
             .ok()?
             .trim()
-            .to_owned(),
+            .to_owned()
+        }
         DedupSource::JsonPointer(pointer) => {
             let doc: serde_json::Value = serde_json::from_slice(req.body()).ok()?;
             match doc.pointer(pointer)? {

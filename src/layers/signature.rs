@@ -22,6 +22,12 @@ use crate::verify::{SignedRequest, Verdict, Verifier};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedKey(pub usize);
 
+/// The header whose value the valid signature covered as the delivery id. Dedup takes the
+/// id from it, so an unsigned look-alike header (Svix's `svix-id` beside a `webhook-*`
+/// signature) cannot choose which id a delivery claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIdHeader(pub http::HeaderName);
+
 /// Verifies with a route's scheme and keys.
 #[derive(Debug, Clone)]
 pub struct SignatureCheck {
@@ -58,7 +64,7 @@ impl Check<Bytes> for SignatureCheck {
                 Some(q) => format!("{base}?{q}"),
                 None => base.to_owned(),
             });
-        let verdict = self.verifier.verify(&SignedRequest {
+        let (verdict, scheme) = self.verifier.verify_by(&SignedRequest {
             method: req.method(),
             headers: req.headers(),
             body: req.body(),
@@ -69,6 +75,9 @@ impl Check<Bytes> for SignatureCheck {
                 self.metrics.key_matched(key);
                 req.extensions_mut().insert(timestamp);
                 req.extensions_mut().insert(VerifiedKey(key));
+                if let Some(id) = scheme.and_then(|s| s.signed_id_header()) {
+                    req.extensions_mut().insert(SignedIdHeader(id.clone()));
+                }
                 return ControlFlow::Continue(());
             }
             Verdict::Missing => Rejection::MissingSignature,

@@ -1,4 +1,4 @@
-//! Provider control requests and preset windows through a real gateway.
+//! Provider control requests, preset windows and preset dedup ids through a real gateway.
 
 use std::time::Duration;
 
@@ -370,4 +370,56 @@ async fn every_timestamped_preset_enforces_its_own_window() {
             "{provider}: future"
         );
     }
+}
+
+/// Svix signs `svix-id` or, white-label, `webhook-id`: an unsigned look-alike header next
+/// to a valid signature must not choose the id a delivery claims (it would burn a real one).
+#[tokio::test]
+async fn svix_dedups_on_the_id_its_signature_covers() {
+    let up = Upstream::start().await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let cfg = config_with("", "", &preset_route(&up, "svix", secret, ""));
+    let route = hookwall::config::compile_str(&cfg, std::path::Path::new("svix.toml"))
+        .unwrap()
+        .routes[0]
+        .clone();
+    let gw = TestGateway::start(&cfg).await;
+    let url = gw.url("/svix");
+    let sign = |id: &str, body: &[u8]| -> Vec<(String, String)> {
+        let input = hookwall::verify::SignInput {
+            body,
+            timestamp: NOW,
+            id,
+            url: None,
+            method: &http::Method::POST,
+        };
+        let signed = route.verifier.sign(&input).unwrap();
+        signed
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    };
+
+    // A genuine delivery B in white-label headers, plus a forged `svix-id` naming A.
+    let body_b = br#"{"type":"b"}"#;
+    let mut forged: Vec<(String, String)> = sign("msg_B", body_b)
+        .into_iter()
+        .map(|(k, v)| (k.replace("svix-", "webhook-"), v))
+        .collect();
+    forged.push(("svix-id".into(), "msg_A".into()));
+    assert_eq!(post(&url, &forged, body_b).await.2, "upstream-ok");
+    assert_eq!(up.seen()[0].headers["x-hookwall-delivery-id"], "msg_B");
+    // Replayed under yet another forged id: still B, so a duplicate.
+    forged.last_mut().unwrap().1 = "msg_C".into();
+    let replay = post(&url, &forged, body_b).await;
+    assert!(replay.2.contains("duplicate"), "{replay:?}");
+
+    // The real A is not taken for a duplicate.
+    let body_a = br#"{"type":"a"}"#;
+    assert_eq!(
+        post(&url, &sign("msg_A", body_a), body_a).await.2,
+        "upstream-ok"
+    );
+    assert_eq!(up.hits(), 2);
+    assert_eq!(up.seen()[1].headers["x-hookwall-delivery-id"], "msg_A");
 }
