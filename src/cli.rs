@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
-use crate::config::{compile_file, Config};
+use crate::config::{compile_file, Config, DedupSource};
 use crate::server::Gateway;
 use crate::stack::checks;
 
@@ -110,6 +110,31 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// `url` with the query parameter `param` (`name=value`) added, unless it has one so named.
+fn with_param(url: &str, param: &str) -> String {
+    let name = param.split('=').next().unwrap_or(param);
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == name) {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
+
+/// The header a route takes its delivery id from, when the signed headers do not carry it.
+fn unsigned_id_header(
+    source: &DedupSource,
+    signed: &[(http::HeaderName, String)],
+) -> Option<http::HeaderName> {
+    let names = match source {
+        DedupSource::Header(name) => std::slice::from_ref(name),
+        DedupSource::AnyHeader(names) => names.as_slice(),
+        DedupSource::JsonPointer(_) | DedupSource::BodySha256 => return None,
+    };
+    let carried = signed.iter().any(|(h, _)| names.contains(h));
+    (!carried).then(|| names.first().cloned()).flatten()
+}
+
 /// `hookwall sign`: the headers (or a curl command) for one delivery.
 pub fn sign(args: &SignArgs<'_>) -> ExitCode {
     let config = match compile_file(args.config) {
@@ -147,12 +172,21 @@ pub fn sign(args: &SignArgs<'_>) -> ExitCode {
     });
     let fresh_id = format!("msg_{}", crate::context::RequestIds::default().next_id());
     let id = args.id.unwrap_or(&fresh_id);
+    // Twilio calls a different URL for a JSON body (`?bodySHA256=`): the curl target gets
+    // it too, unless it already has it.
+    let url_param = route.verifier.url_param_for(&body);
+    let target = args.curl.map(|t| match &url_param {
+        Some(p) => with_param(t, p),
+        None => t.to_owned(),
+    });
     // The provider signs the URL it calls: public_url, with the target's query if any.
-    let url = route.public_url.as_ref().map(|base| {
-        match args.curl.and_then(|u| u.split_once('?')).map(|(_, q)| q) {
-            Some(q) if !base.contains('?') => format!("{base}?{q}"),
-            _ => base.clone(),
-        }
+    let query = match &target {
+        Some(t) => t.split_once('?').map(|(_, q)| q.to_owned()),
+        None => url_param.clone(),
+    };
+    let url = route.public_url.as_ref().map(|base| match &query {
+        Some(q) if !base.contains('?') => format!("{base}?{q}"),
+        _ => base.clone(),
     });
     let input = crate::verify::SignInput {
         body: &body,
@@ -161,7 +195,7 @@ pub fn sign(args: &SignArgs<'_>) -> ExitCode {
         url: url.as_deref(),
         method: &http::Method::POST,
     };
-    let headers = match route.verifier.sign(&input) {
+    let mut headers = match route.verifier.sign(&input) {
         Ok(h) => h,
         Err(why) => {
             eprintln!(
@@ -171,14 +205,29 @@ pub fn sign(args: &SignArgs<'_>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match args.curl {
+    // The delivery id travels in its own header where the provider does not sign it.
+    if let Some(name) = route
+        .dedup
+        .as_ref()
+        .and_then(|d| unsigned_id_header(&d.source, &headers))
+    {
+        headers.push((name, id.to_owned()));
+    }
+    let json = serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
+    if json {
+        headers.push((http::header::CONTENT_TYPE, "application/json".to_owned()));
+    }
+    if let (None, Some(p)) = (&target, &url_param) {
+        eprintln!("hookwall sign: the provider adds {p} to the URL it calls for this body; send it there (--curl URL does)");
+    }
+    match target {
         None => {
             for (name, value) in headers {
                 println!("{}: {value}", display_name(name.as_str()));
             }
         }
         Some(target) => {
-            let mut cmd = format!("curl -sS -X POST {}", shell_quote(target));
+            let mut cmd = format!("curl -sS -X POST {}", shell_quote(&target));
             for (name, value) in headers {
                 cmd.push_str(&format!(
                     " -H {}",

@@ -239,6 +239,15 @@ impl Verifier {
         })
     }
 
+    /// A query parameter the provider adds to the URL it calls for this body, as the
+    /// scheme [`Self::sign`] uses signs it (Twilio's `bodySHA256` for JSON bodies).
+    pub fn url_param_for(&self, body: &[u8]) -> Option<String> {
+        match &self.schemes.first()?.scheme {
+            Scheme::Twilio(_) => twilio::json_body_query(body),
+            _ => None,
+        }
+    }
+
     /// The headers a provider would send for `input`, signed with the first secret of the
     /// first scheme that can sign. Errors explain why a scheme cannot be signed.
     pub fn sign(&self, input: &SignInput<'_>) -> Result<Vec<(HeaderName, String)>, String> {

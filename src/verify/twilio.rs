@@ -73,6 +73,13 @@ fn body_sha256_param(url: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The `bodySHA256=<hex>` query parameter Twilio adds to the URL it calls when the body
+/// is JSON (for `hookwall sign`, which has a body but no Content-Type).
+pub fn json_body_query(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).ok()?;
+    Some(format!("bodySHA256={}", hex::encode(Sha256::digest(body))))
+}
+
 fn is_form(req: &SignedRequest<'_>) -> bool {
     req.headers
         .get(http::header::CONTENT_TYPE)

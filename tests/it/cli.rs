@@ -283,6 +283,121 @@ secrets = [{{ value = "12345" }}]
     assert_eq!(up.hits(), 4);
 }
 
+/// Runs `hookwall sign` for `route` and returns its header lines and stderr.
+fn sign_headers(
+    config: &std::path::Path,
+    route: &str,
+    body: &std::path::Path,
+) -> (Vec<(String, String)>, String) {
+    let out = Command::new(BIN)
+        .args(["sign", "--route", route, "--timestamp", &NOW.to_string()])
+        .args(["--id", &format!("id-{route}"), "--config"])
+        .arg(config)
+        .arg("--body-file")
+        .arg(body)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{route}: {stderr}");
+    let headers = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (k, v) = l
+                .split_once(": ")
+                .unwrap_or_else(|| panic!("not a header line: {l:?}"));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    (headers, stderr)
+}
+
+#[tokio::test]
+async fn sign_sends_json_as_json_with_the_delivery_id_and_twilio_body_hash() {
+    let up = Upstream::start().await;
+    let routes = format!(
+        r#"
+[[route]]
+name = "github"
+path = "/github"
+upstream = "{u}/g"
+provider = "github"
+timeout = "2s"
+secrets = [{{ value = "gh-secret" }}]
+[[route]]
+name = "twilio"
+path = "/twilio"
+upstream = "{u}/t"
+provider = "twilio"
+public_url = "https://hooks.example.com/twilio"
+timeout = "2s"
+secrets = [{{ value = "12345" }}]
+"#,
+        u = up.url()
+    );
+    let cfg = config_with("", "", &routes);
+    let gw = TestGateway::start(&cfg).await;
+    let file = write_config(&cfg);
+    let json = br#"{"event": "ping",  "n": 1}"#;
+    let body = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(body.path(), json).unwrap();
+
+    // GitHub does not sign its delivery id: sign still sends it, so the delivery dedups.
+    let (headers, _) = sign_headers(file.path(), "github", body.path());
+    assert!(
+        headers.contains(&("X-Github-Delivery".into(), "id-github".into())),
+        "{headers:?}"
+    );
+    assert!(
+        headers.contains(&("Content-Type".into(), "application/json".into())),
+        "{headers:?}"
+    );
+    assert_eq!(
+        post(&gw.url("/github"), &headers, json).await.2,
+        "upstream-ok"
+    );
+    assert_eq!(up.seen()[0].headers["x-hookwall-delivery-id"], "id-github");
+
+    // Twilio signs a JSON body through `?bodySHA256=<hex>` in the URL it calls.
+    let (headers, stderr) = sign_headers(file.path(), "twilio", body.path());
+    let param = format!(
+        "bodySHA256={}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(json))
+    );
+    assert!(stderr.contains(&param), "{stderr}");
+    let resp = post(&gw.url(&format!("/twilio?{param}")), &headers, json).await;
+    assert_eq!(
+        (resp.0, resp.2.as_str()),
+        (200, "upstream-ok"),
+        "{headers:?}"
+    );
+    assert_eq!(post(&gw.url("/twilio"), &headers, json).await.0, 401);
+
+    // With --curl the target gets the parameter and the command the content type.
+    let out = Command::new(BIN)
+        .args([
+            "sign",
+            "--route",
+            "twilio",
+            "--curl",
+            "http://127.0.0.1:8080/twilio",
+            "--config",
+        ])
+        .arg(file.path())
+        .arg("--body-file")
+        .arg(body.path())
+        .output()
+        .unwrap();
+    let curl = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        curl.contains(&format!("'http://127.0.0.1:8080/twilio?{param}'")),
+        "{curl}"
+    );
+    assert!(
+        curl.contains("-H 'Content-Type: application/json'"),
+        "{curl}"
+    );
+}
+
 #[test]
 fn sign_prints_a_runnable_curl_command_and_refuses_public_key_routes() {
     let cfg = r#"
