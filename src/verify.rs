@@ -126,7 +126,7 @@ impl Key {
 pub enum Scheme {
     /// The HMAC family: generic, Stripe, GitHub, Slack, Standard Webhooks, ...
     Hmac(HmacScheme),
-    /// Twilio: URL + sorted form parameters, HMAC-SHA1.
+    /// Twilio: URL + sorted form parameters, HMAC-SHA1 (or SHA-256 with Webhook Rules).
     Twilio(twilio::TwilioScheme),
     /// Mailgun: the signature object inside the JSON body.
     Mailgun(mailgun::MailgunScheme),

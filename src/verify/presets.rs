@@ -423,11 +423,19 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "twilio" => Preset {
-            schemes: vec![SchemeSpec {
-                scheme: Scheme::Twilio(TwilioScheme),
-                key_format: KeyFormat::Raw,
-                algorithm: Sha1,
-            }],
+            // The Auth Token (HMAC-SHA1) or a Webhook Rules SharedKey (HMAC-SHA256).
+            schemes: vec![
+                SchemeSpec {
+                    scheme: Scheme::Twilio(TwilioScheme { sha256: false }),
+                    key_format: KeyFormat::Raw,
+                    algorithm: Sha1,
+                },
+                SchemeSpec {
+                    scheme: Scheme::Twilio(TwilioScheme { sha256: true }),
+                    key_format: KeyFormat::Raw,
+                    algorithm: Sha256,
+                },
+            ],
             dedup: header_id(&["i-twilio-idempotency-token"], false),
             needs_public_url: true,
             ..none

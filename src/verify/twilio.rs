@@ -6,6 +6,11 @@
 //! is inconsistent about default ports, so, like its SDK, the URL is also tried with the
 //! port removed and with the default port added. (The SDK's fourth variant, legacy query
 //! re-encoding, is not tried.)
+//!
+//! Accounts using Webhook Rules sign the same content with HMAC-SHA256 and a SharedKey,
+//! saying so in `X-Twilio-Webhooks-Signature-Settings: key=<id>,algorithm=HMAC_SHA256`:
+//! the preset has one scheme per algorithm, and each checks only the requests that name
+//! it (no settings header means HMAC-SHA1 with the Auth Token), as Twilio's SDKs do.
 
 use http::HeaderName;
 use sha2::{Digest, Sha256};
@@ -17,9 +22,25 @@ use super::{Key, SignInput, SignedRequest, SignedTimestamp, Verdict, MAX_SIGNATU
 /// The header Twilio signs into.
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
-/// The Twilio scheme (no settings: everything is fixed by Twilio).
+/// Names the signing algorithm (and SharedKey) of a Webhook Rules signature.
+pub const SETTINGS_HEADER: &str = "x-twilio-webhooks-signature-settings";
+
+/// The Twilio scheme for one of its two algorithms.
 #[derive(Debug, Clone, Default)]
-pub struct TwilioScheme;
+pub struct TwilioScheme {
+    /// HMAC-SHA256 (Webhook Rules) rather than the classic HMAC-SHA1.
+    pub sha256: bool,
+}
+
+/// The `algorithm=` named by the settings header, upper-cased; `None` without one.
+fn named_algorithm(req: &SignedRequest<'_>) -> Option<String> {
+    let settings = req.headers.get(SETTINGS_HEADER)?.to_str().ok()?;
+    settings.split(',').find_map(|field| {
+        let (name, value) = field.split_once('=')?;
+        let value = value.trim();
+        (name.trim() == "algorithm" && !value.is_empty()).then(|| value.to_ascii_uppercase())
+    })
+}
 
 /// `scheme://host[:port]/path?query` → the URL with the port removed and with the default
 /// port added, besides the URL itself.
@@ -91,11 +112,20 @@ fn is_form(req: &SignedRequest<'_>) -> bool {
 }
 
 impl TwilioScheme {
-    /// Checks `X-Twilio-Signature`.
+    /// Checks `X-Twilio-Signature`, if the request was signed with this scheme's algorithm.
     pub fn verify(&self, keys: &[Key], req: &SignedRequest<'_>) -> Verdict {
         let Some(value) = req.headers.get(SIGNATURE_HEADER) else {
             return Verdict::Missing;
         };
+        match (named_algorithm(req).as_deref(), self.sha256) {
+            (None | Some("HMAC_SHA1"), false) | (Some("HMAC_SHA256"), true) => {}
+            // The other scheme's request.
+            (None | Some("HMAC_SHA1"), true) | (Some("HMAC_SHA256"), false) => {
+                return Verdict::Missing
+            }
+            // An algorithm Twilio's SDKs do not know fails, as there.
+            (Some(_), _) => return Verdict::Invalid,
+        }
         if value.len() > MAX_SIGNATURE_HEADER_LEN {
             return Verdict::Invalid;
         }
@@ -150,10 +180,15 @@ impl TwilioScheme {
             sorted_params(input.body)
         };
         let tag = mac.compute(&[url.as_bytes(), &params]);
-        Ok(vec![(
+        let mut headers = vec![(
             HeaderName::from_static(SIGNATURE_HEADER),
             Encoding::Base64.encode(tag.as_bytes()),
-        )])
+        )];
+        if self.sha256 {
+            let settings = format!("key={},algorithm=HMAC_SHA256", key.label);
+            headers.push((HeaderName::from_static(SETTINGS_HEADER), settings));
+        }
+        Ok(headers)
     }
 }
 
@@ -167,6 +202,49 @@ mod tests {
         assert!(v.contains(&"https://mycompany.com:443/myapp.php?foo=1&bar=2".to_owned()));
         let v = url_variants("https://mycompany.com:1234/myapp.php");
         assert!(v.contains(&"https://mycompany.com/myapp.php".to_owned()));
+    }
+
+    #[test]
+    fn a_sha256_signature_names_its_algorithm_and_verifies() {
+        use super::super::mac::{Algorithm, PreparedMac};
+        use super::super::KeyMaterial;
+        let key = Key {
+            index: 0,
+            label: "webhooks_sharedkey_1".into(),
+            material: KeyMaterial::Mac(PreparedMac::new(Algorithm::Sha256, b"shared")),
+        };
+        let scheme = TwilioScheme { sha256: true };
+        let url = "https://h.example/t?x=1";
+        let input = SignInput {
+            body: b"b=2&a=1",
+            timestamp: 0,
+            id: "",
+            url: Some(url),
+            method: &http::Method::POST,
+        };
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in scheme.sign_headers(&key, &input).unwrap() {
+            headers.insert(name, value.parse().unwrap());
+        }
+        assert_eq!(
+            headers[SETTINGS_HEADER],
+            "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256"
+        );
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let req = SignedRequest {
+            method: &http::Method::POST,
+            headers: &headers,
+            body: input.body,
+            url: Some(url),
+        };
+        let keys = [key];
+        assert!(matches!(scheme.verify(&keys, &req), Verdict::Valid { .. }));
+        // The SHA-1 scheme leaves it to the scheme it names.
+        let sha1 = TwilioScheme { sha256: false };
+        assert_eq!(sha1.verify(&keys, &req), Verdict::Missing);
     }
 
     #[test]

@@ -391,6 +391,86 @@ fn twilio_published_vectors() {
     ));
 }
 
+/// Webhook Rules: HMAC-SHA256 with a SharedKey, named by the settings header. Vectors made
+/// with twilio-python 9.13 (`RequestValidator("12345").compute_signature(.., "HMAC_SHA256")`).
+#[test]
+fn twilio_webhook_rules_sha256() {
+    let r = route(
+        "twilio",
+        &["12345"],
+        "public_url = \"https://mycompany.com/myapp.php\"",
+    );
+    let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+    let rules = |algorithm: &str, sig: &str| {
+        headers(&[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Twilio-Signature", sig),
+            (
+                "X-Twilio-Webhooks-Signature-Settings",
+                &format!("key=webhooks_sharedkey_1, algorithm={algorithm}"),
+            ),
+        ])
+    };
+    let sha256 = "033hgUJA9M/hXIZsYjwkerEP/DBm35nEri5FhCYjA5s=";
+    assert_valid(verify_with(
+        &r,
+        &rules("HMAC_SHA256", sha256),
+        TWILIO_FORM,
+        Some(url),
+    ));
+    assert_valid(verify_with(
+        &r,
+        &rules("hmac_sha256", sha256),
+        TWILIO_FORM,
+        Some(url),
+    ));
+    // The settings header decides: a SHA-256 tag claimed as SHA-1 (or the reverse) fails.
+    assert_eq!(
+        verify_with(&r, &rules("HMAC_SHA1", sha256), TWILIO_FORM, Some(url)),
+        Verdict::Invalid
+    );
+    let sha1 = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
+    assert_valid(verify_with(
+        &r,
+        &rules("HMAC_SHA1", sha1),
+        TWILIO_FORM,
+        Some(url),
+    ));
+    assert_eq!(
+        verify_with(&r, &rules("HMAC_SHA256", sha1), TWILIO_FORM, Some(url)),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        verify_with(&r, &rules("HMAC_MD5", sha256), TWILIO_FORM, Some(url)),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        verify_with(
+            &r,
+            &rules("HMAC_SHA256", sha256),
+            &tampered(TWILIO_FORM),
+            Some(url)
+        ),
+        Verdict::Invalid
+    );
+    // JSON body with bodySHA256, signed with SHA-256.
+    let json = br#"{"property": "value", "boolean": true}"#;
+    let sha = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+    let js = headers(&[
+        ("Content-Type", "application/json"),
+        (
+            "X-Twilio-Signature",
+            "48VQclCUJfoetboXjUYkQ1KCqs//CfcEJ9vLWWMfJpg=",
+        ),
+        (
+            "X-Twilio-Webhooks-Signature-Settings",
+            "key=k,algorithm=HMAC_SHA256",
+        ),
+    ]);
+    let json_url = format!("https://mycompany.com/myapp.php?bodySHA256={sha}");
+    assert_valid(verify_with(&r, &js, json, Some(&json_url)));
+}
+
 #[test]
 fn twilio_without_public_url_is_a_check_error() {
     let text = "[[route]]\nname = \"t\"\npath = \"/t\"\nupstream = \"http://127.0.0.1:9/\"\nprovider = \"twilio\"\nsecrets = [{ value = \"x\" }]\n";
