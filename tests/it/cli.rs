@@ -197,91 +197,7 @@ async fn sigterm_drains_in_flight_requests_then_exits_0_and_logs_hold_no_secrets
     assert!(logs.contains(&rejected_id), "request id not logged");
 }
 
-#[tokio::test]
-async fn sign_output_is_accepted_by_the_gateway_for_each_scheme_family() {
-    let up = Upstream::start().await;
-    let routes = format!(
-        r#"
-[[route]]
-name = "stripe"
-path = "/stripe"
-upstream = "{u}/s"
-provider = "stripe"
-timeout = "2s"
-secrets = [{{ value = "whsec_test_secret" }}]
-[[route]]
-name = "svix"
-path = "/svix"
-upstream = "{u}/x"
-provider = "svix"
-timeout = "2s"
-secrets = [{{ value = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }}]
-[[route]]
-name = "twilio"
-path = "/twilio"
-upstream = "{u}/t"
-provider = "twilio"
-public_url = "https://hooks.example.com/twilio"
-timeout = "2s"
-secrets = [{{ value = "12345" }}]
-{generic}"#,
-        u = up.url(),
-        generic = standard_route(&up.url(), "")
-    );
-    let cfg = config_with("", "", &routes);
-    let gw = TestGateway::start(&cfg).await;
-    let file = write_config(&cfg);
-    let body = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(body.path(), b"From=%2B14158675309&Body=hi").unwrap();
-    for (route, path) in [
-        ("stripe", "/stripe"),
-        ("svix", "/svix"),
-        ("twilio", "/twilio"),
-        ("acme", "/webhooks/acme"),
-    ] {
-        let out = Command::new(BIN)
-            .args([
-                "sign",
-                "--route",
-                route,
-                "--timestamp",
-                &NOW.to_string(),
-                "--id",
-                &format!("id-{route}"),
-                "--config",
-            ])
-            .arg(file.path())
-            .arg("--body-file")
-            .arg(body.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{route}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut headers: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| {
-                let (k, v) = l
-                    .split_once(": ")
-                    .unwrap_or_else(|| panic!("not a header line: {l:?}"));
-                (k.to_owned(), v.to_owned())
-            })
-            .collect();
-        headers.push((
-            "Content-Type".into(),
-            "application/x-www-form-urlencoded".into(),
-        ));
-        let resp = post(&gw.url(path), &headers, b"From=%2B14158675309&Body=hi").await;
-        assert_eq!(
-            (resp.0, resp.2.as_str()),
-            (200, "upstream-ok"),
-            "{route}: {headers:?}"
-        );
-    }
-    assert_eq!(up.hits(), 4);
-}
+const TWILIO_URL: &str = "public_url = \"https://hooks.example.com/twilio\"";
 
 /// Runs `hookwall sign` for `route` and returns its header lines and stderr.
 fn sign_headers(
@@ -311,29 +227,72 @@ fn sign_headers(
     (headers, stderr)
 }
 
+/// Runs `hookwall sign --curl target` for `route` and returns the command it printed.
+fn sign_curl(
+    config: &std::path::Path,
+    route: &str,
+    target: &str,
+    body: &std::path::Path,
+) -> String {
+    let out = Command::new(BIN)
+        .args(["sign", "--route", route, "--curl", target, "--config"])
+        .arg(config)
+        .arg("--body-file")
+        .arg(body)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{route}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn sign_output_is_accepted_by_the_gateway_for_each_scheme_family() {
+    let up = Upstream::start().await;
+    let routes = [
+        preset_route(&up, "stripe", "whsec_test_secret", ""),
+        preset_route(&up, "svix", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ""),
+        preset_route(&up, "twilio", "12345", TWILIO_URL),
+        standard_route(&up.url(), ""),
+    ]
+    .concat();
+    let cfg = config_with("", "", &routes);
+    let gw = TestGateway::start(&cfg).await;
+    let file = write_config(&cfg);
+    let body = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(body.path(), b"From=%2B14158675309&Body=hi").unwrap();
+    for (route, path) in [
+        ("stripe", "/stripe"),
+        ("svix", "/svix"),
+        ("twilio", "/twilio"),
+        ("acme", "/webhooks/acme"),
+    ] {
+        let (mut headers, _) = sign_headers(file.path(), route, body.path());
+        headers.push((
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        let resp = post(&gw.url(path), &headers, b"From=%2B14158675309&Body=hi").await;
+        assert_eq!(
+            (resp.0, resp.2.as_str()),
+            (200, "upstream-ok"),
+            "{route}: {headers:?}"
+        );
+    }
+    assert_eq!(up.hits(), 4);
+}
+
 #[tokio::test]
 async fn sign_sends_json_as_json_with_the_delivery_id_and_twilio_body_hash() {
     let up = Upstream::start().await;
-    let routes = format!(
-        r#"
-[[route]]
-name = "github"
-path = "/github"
-upstream = "{u}/g"
-provider = "github"
-timeout = "2s"
-secrets = [{{ value = "gh-secret" }}]
-[[route]]
-name = "twilio"
-path = "/twilio"
-upstream = "{u}/t"
-provider = "twilio"
-public_url = "https://hooks.example.com/twilio"
-timeout = "2s"
-secrets = [{{ value = "12345" }}]
-"#,
-        u = up.url()
-    );
+    let routes = [
+        preset_route(&up, "github", "gh-secret", ""),
+        preset_route(&up, "twilio", "12345", TWILIO_URL),
+    ]
+    .concat();
     let cfg = config_with("", "", &routes);
     let gw = TestGateway::start(&cfg).await;
     let file = write_config(&cfg);
@@ -373,21 +332,12 @@ secrets = [{{ value = "12345" }}]
     assert_eq!(post(&gw.url("/twilio"), &headers, json).await.0, 401);
 
     // With --curl the target gets the parameter and the command the content type.
-    let out = Command::new(BIN)
-        .args([
-            "sign",
-            "--route",
-            "twilio",
-            "--curl",
-            "http://127.0.0.1:8080/twilio",
-            "--config",
-        ])
-        .arg(file.path())
-        .arg("--body-file")
-        .arg(body.path())
-        .output()
-        .unwrap();
-    let curl = String::from_utf8_lossy(&out.stdout);
+    let curl = sign_curl(
+        file.path(),
+        "twilio",
+        "http://127.0.0.1:8080/twilio",
+        body.path(),
+    );
     assert!(
         curl.contains(&format!("'http://127.0.0.1:8080/twilio?{param}'")),
         "{curl}"
@@ -417,21 +367,7 @@ secrets = [{ value = "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc866412
     let file = write_config(cfg);
     let body = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(body.path(), b"Hello, World!").unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "sign",
-            "--route",
-            "gh",
-            "--curl",
-            "http://127.0.0.1:8080/gh",
-            "--config",
-        ])
-        .arg(file.path())
-        .arg("--body-file")
-        .arg(body.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = sign_curl(file.path(), "gh", "http://127.0.0.1:8080/gh", body.path());
     assert!(
         stdout.starts_with("curl -sS -X POST 'http://127.0.0.1:8080/gh'"),
         "{stdout}"

@@ -6,13 +6,6 @@ use hmac::Mac;
 
 use crate::support::*;
 
-fn preset_route(up: &Upstream, provider: &str, secret: &str, extra: &str) -> String {
-    format!(
-        "[[route]]\nname = \"{provider}\"\npath = \"/{provider}\"\nupstream = \"{}/hooks\"\nprovider = \"{provider}\"\nsecrets = [{{ value = {secret:?} }}]\ntimeout = \"2s\"\n{extra}\n",
-        up.url()
-    )
-}
-
 async fn gateway(up: &Upstream, provider: &str, secret: &str, extra: &str) -> TestGateway {
     TestGateway::start(&config_with(
         "",

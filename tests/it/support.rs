@@ -209,6 +209,14 @@ pub(crate) async fn setup(route_extra: &str) -> (Upstream, TestGateway) {
 }
 
 /// `[server]`/`[admin]`/`[dedup]` tables on free ports plus `routes`.
+/// A `provider` preset route at `/<provider>`, named after it, with one secret.
+pub(crate) fn preset_route(up: &Upstream, provider: &str, secret: &str, extra: &str) -> String {
+    format!(
+        "[[route]]\nname = \"{provider}\"\npath = \"/{provider}\"\nupstream = \"{}/hooks\"\nprovider = \"{provider}\"\nsecrets = [{{ value = {secret:?} }}]\ntimeout = \"2s\"\n{extra}\n",
+        up.url()
+    )
+}
+
 pub(crate) fn config_with(server_extra: &str, dedup_extra: &str, routes: &str) -> String {
     // A short lease (routes use 2s timeouts) unless the test sets its own.
     let lease = if dedup_extra.contains("lease") {
