@@ -88,6 +88,8 @@ pub struct RedisStore {
     next: AtomicU64,
     /// Set once Redis refused `SET NX GET` (before 7.0).
     reserve_by_script: AtomicBool,
+    /// The configured per-call timeout, also for clean-up calls made in the background.
+    call_timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -130,11 +132,14 @@ impl RedisStore {
         let first = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
             .map_err(|e| e.to_string())?;
         let _ = managers[0].set(first);
-        Ok(Self::with(Backend::Single {
-            client,
-            config,
-            managers,
-        }))
+        Ok(Self::with(
+            Backend::Single {
+                client,
+                config,
+                managers,
+            },
+            call_timeout,
+        ))
     }
 
     /// A store on a Redis Cluster given by seed nodes.
@@ -146,13 +151,16 @@ impl RedisStore {
             .retries(2)
             .build()
             .map_err(|e| format!("invalid Redis Cluster configuration: {}", e.category()))?;
-        Ok(Self::with(Backend::Cluster {
-            client,
-            conn: Mutex::new(None),
-        }))
+        Ok(Self::with(
+            Backend::Cluster {
+                client,
+                conn: Mutex::new(None),
+            },
+            call_timeout,
+        ))
     }
 
-    fn with(backend: Backend) -> Self {
+    fn with(backend: Backend, call_timeout: Duration) -> Self {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(std::process::id().into());
@@ -164,6 +172,7 @@ impl RedisStore {
             token_prefix: h.finish(),
             next: AtomicU64::new(1),
             reserve_by_script: AtomicBool::new(false),
+            call_timeout,
         }
     }
 
@@ -220,6 +229,7 @@ impl RedisStore {
             token: self.token_value(token),
             lease,
             answered: false,
+            call_timeout: self.call_timeout,
         };
         let found = self.reserve_in(&mut pending).await?;
         // An answer: ours now (the dedup layer settles it) or somebody else's.
@@ -337,6 +347,7 @@ struct PendingReserve {
     token: String,
     lease: Duration,
     answered: bool,
+    call_timeout: Duration,
 }
 
 impl Drop for PendingReserve {
@@ -360,12 +371,12 @@ impl Drop for PendingReserve {
             // first (the cluster client waits for its answer instead).
             release.set_no_response(true);
         }
-        let lease = self.lease;
+        let within = self.call_timeout;
         drop(runtime.spawn(async move {
-            // Bounded, so a connection that never drains cannot pile these up; any lease
-            // then expires on its own.
-            let _ =
-                tokio::time::timeout(lease, release.query_async::<redis::Value>(&mut conn)).await;
+            // One store call's time to be queued (or, on a cluster, answered), so a hung
+            // Redis cannot pile these tasks up; a lease left behind expires on its own.
+            let release = release.query_async::<redis::Value>(&mut conn);
+            let _ = tokio::time::timeout(within, release).await;
         }));
     }
 }
