@@ -17,7 +17,8 @@ use ipnet::IpNet;
 mod scheme;
 
 use super::raw::{
-    RawAdmin, RawConfig, RawDedup, RawDedupSetting, RawRoute, RawSecret, RawServer, StringOrSecret,
+    RawAdmin, RawConfig, RawDedup, RawDedupSetting, RawRoute, RawSecret, RawServer, SecretText,
+    StringOrSecret,
 };
 use super::units::{parse_duration, parse_size};
 use super::{
@@ -251,7 +252,7 @@ impl Compiler {
             );
             return None;
         }
-        if let Some(v) = &raw.value {
+        if let Some(SecretText(v)) = &raw.value {
             if v.is_empty() {
                 self.error(path, "secret `value` is empty".to_owned());
                 return None;

@@ -93,12 +93,128 @@ pub struct RawRoute {
 }
 
 /// `secrets = [{ env = "X", id = "2026-q4" }]`: exactly one of `value`, `env`, `file`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct RawSecret {
-    pub value: Option<String>,
+    pub value: Option<SecretText>,
     pub env: Option<String>,
     pub file: Option<String>,
     pub id: Option<String>,
+}
+
+/// The fields of a secret table, as serde reads them.
+#[derive(Deserialize)]
+struct SecretFields {
+    value: Option<SecretText>,
+    env: Option<String>,
+    file: Option<String>,
+    id: Option<String>,
+}
+
+/// What a secret-bearing key says when it is not a string or a table: never what was
+/// written there, which may be the secret itself (serde's own messages quote it).
+const NOT_ECHOED: &str = "(what is written there is not shown: it may be a secret)";
+
+/// Visitor methods that refuse every TOML type but strings and tables without quoting the
+/// value, for visitors whose `expecting` says what is wanted.
+macro_rules! refuse_without_echo {
+    () => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(E::custom(format_args!(
+                "expected {}, found a boolean {NOT_ECHOED}",
+                Expected(&self)
+            )))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(E::custom(format_args!(
+                "expected {}, found a number {NOT_ECHOED}",
+                Expected(&self)
+            )))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(E::custom(format_args!(
+                "expected {}, found a number {NOT_ECHOED}",
+                Expected(&self)
+            )))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(E::custom(format_args!(
+                "expected {}, found a number {NOT_ECHOED}",
+                Expected(&self)
+            )))
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(de::Error::custom(format_args!(
+                "expected {}, found an array {NOT_ECHOED}",
+                Expected(&self)
+            )))
+        }
+    };
+}
+
+/// A visitor's `expecting` text, for messages.
+struct Expected<'a, V>(&'a V);
+
+impl<'de, V: Visitor<'de>> fmt::Display for Expected<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawSecret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a table like { value = \"...\" }, { env = \"NAME\" } or { file = \"PATH\" }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Err(E::custom(format_args!(
+                    "expected {}, found a string {NOT_ECHOED}",
+                    Expected(&self)
+                )))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let f = SecretFields::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawSecret {
+                    value: f.value,
+                    env: f.env,
+                    file: f.file,
+                    id: f.id,
+                })
+            }
+            refuse_without_echo!();
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A secret written inline (`value = "..."`).
+#[derive(Debug, Default)]
+pub struct SecretText(pub String);
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SecretText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(SecretText(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+                Err(de::Error::custom(format_args!(
+                    "expected a string, found a table {NOT_ECHOED}"
+                )))
+            }
+            refuse_without_echo!();
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A plain string, or a secret source table (`{ env = "..." }`).
@@ -125,6 +241,7 @@ impl<'de> Deserialize<'de> for StringOrSecret {
                 RawSecret::deserialize(de::value::MapAccessDeserializer::new(map))
                     .map(StringOrSecret::Source)
             }
+            refuse_without_echo!();
         }
         d.deserialize_any(V)
     }

@@ -178,6 +178,27 @@ fn errors_never_contain_secret_values() {
 }
 
 #[test]
+fn a_secret_of_the_wrong_type_is_not_quoted_in_the_error() {
+    // serde's own messages quote the value; a secret written in the wrong shape must not be.
+    let cases = [
+        ROUTE.replace("{ value = \"s\" }", "\"LEAK-plain-string\""),
+        ROUTE.replace("{ value = \"s\" }", "{ value = 987654321 }"),
+        ROUTE.replace("{ value = \"s\" }", "{ value = [\"LEAK-in-array\"] }"),
+        format!("[admin]\ntoken = 987654321\n{ROUTE}"),
+        format!("[dedup]\nstore = \"redis\"\nredis_url = 987654321\n{ROUTE}"),
+    ];
+    for text in cases {
+        let e = errors(&text);
+        assert!(has(&e, "not shown: it may be a secret"), "{e:?}");
+        assert!(
+            e.iter()
+                .all(|l| !l.contains("LEAK") && !l.contains("987654321")),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
 fn payload_placeholders_need_their_headers() {
     let e = errors(&format!("{ROUTE}payload = \"{{timestamp}}.{{body}}\"\n"));
     assert!(
