@@ -2,8 +2,9 @@
 //! hookwall instance that points at the same Redis (or Redis Cluster).
 //!
 //! Each step is one atomic command or Lua script, one round trip:
-//! - reserve: `SET key <token> NX GET PX lease`: nil means ours, `d` delivered, anything
-//!   else in flight (then one `PTTL` for Retry-After); a script on Redis before 7.0;
+//! - reserve: `SET key <token> NX GET PX lease`: nil (or our own token, when the call was
+//!   sent again after a dropped connection) means ours, `d` delivered, anything else in
+//!   flight (then one `PTTL` for Retry-After); a script on Redis before 7.0;
 //! - commit: only if the key still holds *our* token, `SET key d PX ttl`;
 //! - release: only if the key still holds our token, `DEL key`.
 //!
@@ -41,6 +42,9 @@ end
 local v = redis.call('GET', KEYS[1])
 if v == 'd' then
   return {2, 0}
+end
+if v == ARGV[1] then
+  return {1, 0}
 end
 return {3, redis.call('PTTL', KEYS[1])}
 ";
@@ -124,8 +128,11 @@ impl RedisStore {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(call_timeout.max(Duration::from_millis(500))))
             .set_response_timeout(None)
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
+            // One attempt per reconnect, no backoff: every call waits for the attempt under
+            // way, and a backoff sleep would outlast call_timeout, so requests (and /readyz)
+            // would keep failing after Redis is back. A failed attempt is simply made again
+            // by the next call, one at a time.
+            .set_number_of_retries(0);
         let managers: Box<[OnceLock<ConnectionManager>]> =
             (0..=workers::count()).map(|_| OnceLock::new()).collect();
         // Made now so a bad setting shows at startup, not on the first request.
@@ -245,24 +252,32 @@ impl RedisStore {
         let lease_ms = p.lease.as_millis().max(1) as u64;
         if !self.reserve_by_script.load(Ordering::Relaxed) {
             // One plain command (Redis 7.0+) costs the server half what the script does.
-            let held: Result<Option<Vec<u8>>, _> = redis::cmd("SET")
-                .arg(&p.key)
+            let mut set = redis::cmd("SET");
+            set.arg(&p.key)
                 .arg(&p.token)
                 .arg("NX")
                 .arg("GET")
                 .arg("PX")
-                .arg(lease_ms)
-                .query_async(&mut p.conn)
-                .await;
+                .arg(lease_ms);
+            let held: redis::RedisResult<Option<Vec<u8>>> = twice(&p.conn, |mut c| {
+                let set = &set;
+                async move { set.query_async(&mut c).await }
+            })
+            .await;
             match held {
                 Ok(None) => return Ok(Found::Free),
+                // Our own SET, run before the connection dropped and sent again.
+                Ok(Some(v)) if v == p.token.as_bytes() => return Ok(Found::Free),
                 Ok(Some(v)) if v == DELIVERED.as_bytes() => return Ok(Found::Delivered),
                 Ok(Some(_)) => {
-                    let left: i64 = redis::cmd("PTTL")
-                        .arg(&p.key)
-                        .query_async(&mut p.conn)
-                        .await
-                        .map_err(backend_error)?;
+                    let mut pttl = redis::cmd("PTTL");
+                    pttl.arg(&p.key);
+                    let left: i64 = twice(&p.conn, |mut c| {
+                        let pttl = &pttl;
+                        async move { pttl.query_async(&mut c).await }
+                    })
+                    .await
+                    .map_err(backend_error)?;
                     // At most one lease: the owner may have committed meanwhile (long TTL).
                     let left = Duration::from_millis(left.max(0) as u64);
                     return Ok(Found::Held(left.min(p.lease)));
@@ -275,14 +290,14 @@ impl RedisStore {
                 Err(e) => return Err(backend_error(e)),
             }
         }
-        let reply: Vec<i64> = self
-            .reserve
-            .key(&p.key)
-            .arg(&p.token)
-            .arg(lease_ms)
-            .invoke_async(&mut p.conn)
-            .await
-            .map_err(backend_error)?;
+        let mut call = self.reserve.key(&p.key);
+        call.arg(&p.token).arg(lease_ms);
+        let reply: Vec<i64> = twice(&p.conn, |mut c| {
+            let call = &call;
+            async move { call.invoke_async(&mut c).await }
+        })
+        .await
+        .map_err(backend_error)?;
         match reply.as_slice() {
             [1, _] => Ok(Found::Free),
             [2, _] => Ok(Found::Delivered),
@@ -300,13 +315,18 @@ impl RedisStore {
         token: Token,
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let conn = self.conn().await?;
         let mut call = script.key(Self::key(key));
         call.arg(self.token_value(token));
         if let Some(ttl) = ttl {
             call.arg(ttl.as_millis().max(1) as u64);
         }
-        let _: i64 = call.invoke_async(&mut conn).await.map_err(backend_error)?;
+        let _: i64 = twice(&conn, |mut c| {
+            let call = &call;
+            async move { call.invoke_async(&mut c).await }
+        })
+        .await
+        .map_err(backend_error)?;
         Ok(())
     }
 
@@ -317,7 +337,7 @@ impl RedisStore {
         keys: &[String],
         args: &[u64],
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn().await?;
+        let conn = self.conn().await?;
         let mut call = script.prepare_invoke();
         for k in keys {
             call.key(k);
@@ -325,7 +345,27 @@ impl RedisStore {
         for a in args {
             call.arg(*a);
         }
-        call.invoke_async(&mut conn).await.map_err(backend_error)
+        twice(&conn, |mut c| {
+            let call = &call;
+            async move { call.invoke_async(&mut c).await }
+        })
+        .await
+        .map_err(backend_error)
+    }
+}
+
+/// Runs a call, and once more if it failed because the connection had dropped (Redis
+/// restarted): the connection manager reconnects on such an error and the second call waits
+/// for that, so the first request after a restart is not refused. Every call here may run
+/// twice: a reserve recognises its own token, commit and release compare it, PING reads
+/// (a shared rate limit may count that one request twice).
+async fn twice<T, Fut>(conn: &Conn, call: impl Fn(Conn) -> Fut) -> redis::RedisResult<T>
+where
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    match call(conn.clone()).await {
+        Err(e) if e.is_unrecoverable_error() => call(conn.clone()).await,
+        done => done,
     }
 }
 
@@ -434,11 +474,14 @@ impl DedupStore for RedisStore {
 
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
-            let pong: String = redis::cmd("PING")
-                .query_async(&mut conn)
-                .await
-                .map_err(backend_error)?;
+            let conn = self.conn().await?;
+            let ping = redis::cmd("PING");
+            let pong: String = twice(&conn, |mut c| {
+                let ping = &ping;
+                async move { ping.query_async(&mut c).await }
+            })
+            .await
+            .map_err(backend_error)?;
             if pong == "PONG" {
                 Ok(())
             } else {

@@ -107,6 +107,41 @@ async fn a_hung_redis_gets_503_within_the_call_timeout_and_leaves_no_lease_behin
 }
 
 #[tokio::test]
+async fn the_first_requests_after_a_redis_restart_are_not_refused() {
+    let mut redis = RedisServer::start().await;
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        &redis_dedup(&redis, ""),
+        &standard_route(&up.url(), ""),
+    ))
+    .await;
+    let url = gw.url("/webhooks/acme");
+    // New connections go to the workers round robin: every worker gets its Redis
+    // connection, which the restart below breaks.
+    const EACH_WORKER: usize = 8;
+    for i in 0..EACH_WORKER {
+        assert_eq!(
+            post(&url, &signed(b"{}", NOW, &format!("before-{i}")), b"{}")
+                .await
+                .0,
+            200
+        );
+    }
+    redis.restart().await;
+    // Each worker finds its connection dead on its next call and calls again on a new one.
+    for i in 0..EACH_WORKER {
+        let after = post(&url, &signed(b"{}", NOW, &format!("after-{i}")), b"{}").await;
+        assert_eq!(
+            (after.0, after.2.as_str()),
+            (200, "upstream-ok"),
+            "request {i}"
+        );
+    }
+    assert_eq!(up.hits(), 2 * EACH_WORKER);
+}
+
+#[tokio::test]
 async fn redis_down_with_allow_policy_forwards_without_dedup() {
     let mut redis = RedisServer::start().await;
     let up = Upstream::start().await;
