@@ -40,6 +40,14 @@ fn json_reply(status: StatusCode, value: serde_json::Value) -> HttpResponse {
     reply(status, "application/json", value.to_string())
 }
 
+fn accepts_openmetrics(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+}
+
 /// Whether the request carries the admin token (or none is configured).
 fn authorized(gateway: &Gateway, req: &Request<Incoming>) -> bool {
     let routes = gateway.routes();
@@ -99,10 +107,17 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
     }
     match (req.method(), path) {
         (&Method::GET, "/healthz") => json_reply(StatusCode::OK, json!({ "status": "ok" })),
-        (&Method::GET, "/metrics") => reply(
+        // OpenMetrics for clients that ask for it (Prometheus does), the classic text
+        // format for everyone else.
+        (&Method::GET, "/metrics") if accepts_openmetrics(&req) => reply(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             gateway.metrics().encode(),
+        ),
+        (&Method::GET, "/metrics") => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            gateway.metrics().encode_prometheus(),
         ),
         (&Method::GET, "/readyz") => {
             let timeout = gateway.routes().config.dedup.call_timeout;

@@ -173,11 +173,42 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The Prometheus text exposition of every family.
+    /// Every family in the OpenMetrics text format (what Prometheus asks for).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Every family in the classic Prometheus text format (0.0.4), for clients that do not
+    /// ask for OpenMetrics: the same samples, but a counter's HELP and TYPE name it with
+    /// its `_total` suffix (as its samples are named), and there is no `# UNIT` or `# EOF`.
+    pub fn encode_prometheus(&self) -> String {
+        let open = self.encode();
+        let counters: std::collections::HashSet<&str> = open
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+            .collect();
+        let mut out = String::with_capacity(open.len() + 16 * counters.len());
+        for line in open.lines() {
+            if line == "# EOF" || line.starts_with("# UNIT ") {
+                continue;
+            }
+            let counter_meta = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+                let (name, rest) = line.strip_prefix(prefix)?.split_once(' ')?;
+                counters.contains(name).then_some((prefix, name, rest))
+            });
+            match counter_meta {
+                Some((prefix, name, rest)) => {
+                    out.push_str(&format!("{prefix}{name}_total {rest}\n"));
+                }
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
         out
     }
 

@@ -47,6 +47,61 @@ async fn metrics_expose_every_contract_family() {
     assert_eq!(metric_value(&text, "hookwall_in_flight"), Some(0.0));
 }
 
+/// Plain clients get the classic Prometheus text format, in which every sample belongs to
+/// a family named by a TYPE line; Prometheus itself, asking for OpenMetrics, gets that.
+#[tokio::test]
+async fn metrics_speak_prometheus_text_unless_openmetrics_is_asked_for() {
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with("", "", &standard_route(&up.url(), ""))).await;
+    post(&gw.url("/webhooks/acme"), &signed(b"{}", NOW, "m"), b"{}").await;
+
+    let (status, headers, text) = get(&gw.admin_url("/metrics"), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(
+        text.contains("# TYPE hookwall_requests_total counter"),
+        "{text}"
+    );
+    assert!(!text.contains("# EOF"));
+    let mut typed: Vec<(String, String)> = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            typed.push((name.to_owned(), kind.to_owned()));
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let name = line.split(['{', ' ']).next().unwrap();
+        let (family, kind) = typed.last().expect("a sample before any TYPE line");
+        let belongs = match kind.as_str() {
+            "histogram" => ["_bucket", "_sum", "_count"]
+                .iter()
+                .any(|s| name == format!("{family}{s}")),
+            _ => name == family,
+        };
+        assert!(
+            belongs,
+            "{name} is not in the family typed before it ({family} {kind})"
+        );
+    }
+
+    let accept = [(
+        "Accept".to_owned(),
+        "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5".to_owned(),
+    )];
+    let (_, headers, text) = get(&gw.admin_url("/metrics"), &accept).await;
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    assert!(text.trim_end().ends_with("# EOF"));
+}
+
 #[tokio::test]
 async fn token_guards_everything_but_healthz_and_metrics() {
     let up = Upstream::start().await;
