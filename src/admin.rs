@@ -54,9 +54,14 @@ fn authorized(gateway: &Gateway, req: &Request<Incoming>) -> bool {
     let Some(token) = &routes.config.admin.token else {
         return true;
     };
+    // The scheme name is case-insensitive (RFC 9110 §11.1); the token is not.
     req.headers()
         .get(AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .and_then(|v| {
+            let v = v.as_bytes();
+            let (scheme, rest) = v.split_at_checked(7)?;
+            scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
+        })
         .is_some_and(|presented| token.matches(presented.trim_ascii()))
 }
 

@@ -123,4 +123,19 @@ async fn token_guards_everything_but_healthz_and_metrics() {
     let routes = get(&gw.admin_url("/routes"), &right).await;
     assert_eq!(routes.0, 200);
     assert!(!routes.2.contains("admin-token-xyz"));
+    // The scheme name is case-insensitive, the token is not.
+    let auth = |v: &str| [("Authorization".to_owned(), v.to_owned())];
+    assert_eq!(
+        get(&gw.admin_url("/routes"), &auth("bearer admin-token-xyz"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get(&gw.admin_url("/routes"), &auth("Bearer admin-token-XYZ"))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(get(&gw.admin_url("/routes"), &auth("Bearer")).await.0, 401);
 }
