@@ -390,11 +390,12 @@ impl Connection {
     }
 
     /// [`Self::rehome`], also keeping a second handle on the socket: hyper drops its own
-    /// when a request head times out, and this one can still send the 408.
+    /// when a request head times out, and this one can still send the 408. Without a
+    /// descriptor to spare (EMFILE) the connection is served all the same, minus that 408.
     fn rehome_with_spare(
         stream: tokio::net::TcpStream,
-    ) -> Option<(tokio::net::TcpStream, std::net::TcpStream)> {
-        Self::rehome_with(stream, std::net::TcpStream::try_clone)
+    ) -> Option<(tokio::net::TcpStream, Option<std::net::TcpStream>)> {
+        Self::rehome_with(stream, |s| Ok(s.try_clone().ok()))
     }
 
     fn rehome_with<T>(
@@ -436,7 +437,9 @@ impl Connection {
                     .unknown
                     .record(Outcome::Rejected(Rejection::ReadTimeout));
                 let request_id = self.gateway.ids.next_id();
-                answer_stalled_head(spare, &request_id);
+                if let Some(spare) = spare {
+                    answer_stalled_head(spare, &request_id);
+                }
                 tracing::info!(request_id = %request_id, client_ip = %peer.ip(), reason = "read_timeout", "request head too slow: answered 408 and closed");
             } else if !e.is_timeout() {
                 tracing::debug!(error = %e, client_ip = %peer.ip(), "connection ended with an error");
