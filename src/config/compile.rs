@@ -82,6 +82,14 @@ impl fmt::Display for CompileErrors {
 
 impl std::error::Error for CompileErrors {}
 
+/// Longest route name (it is in every metric sample and log line of the route).
+const MAX_ROUTE_NAME: usize = 100;
+
+/// What a route name may be made of.
+fn route_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/')
+}
+
 /// Reads and compiles a config file.
 pub fn compile_file(path: &Path) -> Result<Config, CompileErrors> {
     match std::fs::read_to_string(path) {
@@ -556,6 +564,16 @@ impl Compiler {
                 self.error(
                     &format!("{at}.name"),
                     "\"_unknown\" is reserved for requests that match no route".to_owned(),
+                );
+                String::new()
+            }
+            // The name keys dedup ids (`<route>:<id>`), labels metrics and goes upstream in
+            // a header: a `:` would let two routes share ids, and braces, spaces or control
+            // characters would break the Redis key or the header.
+            Some(n) if n.len() > MAX_ROUTE_NAME || !n.bytes().all(route_name_byte) => {
+                self.error(
+                    &format!("{at}.name"),
+                    format!("{n:?} must be at most {MAX_ROUTE_NAME} letters, digits, `_`, `-`, `.` or `/`"),
                 );
                 String::new()
             }

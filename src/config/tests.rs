@@ -276,6 +276,13 @@ fn bare_addresses_are_single_host_networks() {
 fn reserved_and_unsupported_values_are_explained() {
     let e = errors(&ROUTE.replace("name = \"r\"", "name = \"_unknown\""));
     assert!(has(&e, "\"_unknown\" is reserved"), "{e:?}");
+    // `hook` and `hook:x` would share dedup ids (`hook:x:1` is both).
+    for bad in ["hook:x", "a b", "a{b}", "x\\ny"] {
+        let e = errors(&ROUTE.replace("name = \"r\"", &format!("name = \"{bad}\"")));
+        assert!(has(&e, "route[0].name"), "{bad}: {e:?}");
+        assert!(has(&e, "letters, digits"), "{bad}: {e:?}");
+    }
+    ok(&ROUTE.replace("name = \"r\"", "name = \"stripe-prod_2/v1.x\""));
 
     let e = errors(&ROUTE.replace("name = \"r\"", "name = \"r\"\nprovider = \"strype\""));
     assert!(
