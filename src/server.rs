@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use http::header::ALLOW;
 use http::{HeaderValue, Request};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -306,21 +306,20 @@ pub async fn run(
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS)
         .keep_alive(true);
-    let builder = Arc::new(builder);
-    // TLS connections negotiate h2 or HTTP/1.1 by ALPN: the auto builder serves both.
+    // TLS connections negotiate h2 or HTTP/1.1 by ALPN.
     let tls = gateway.tls_acceptor();
-    let mut auto =
-        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    auto.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(read_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS);
-    auto.http2()
+    let mut http2 = http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    http2
         .timer(TokioTimer::new())
         .max_concurrent_streams(256)
-        .max_header_list_size(MAX_HEAD_BYTES as u32);
-    let auto = Arc::new(auto);
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        // A peer that stops answering pings is dropped after about two read_timeouts.
+        .keep_alive_interval(Some(read_timeout))
+        .keep_alive_timeout(read_timeout);
+    let builders = Arc::new(Builders {
+        http1: builder,
+        http2,
+    });
     let workers = match Workers::start(workers::count()) {
         Ok(w) => Some(w),
         Err(e) => {
@@ -341,9 +340,9 @@ pub async fn run(
         };
         let task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match &tls {
             Some(acceptor) => {
-                Box::pin(serve.tls(stream, acceptor.clone(), auto.clone(), read_timeout))
+                Box::pin(serve.tls(stream, acceptor.clone(), builders.clone(), read_timeout))
             }
-            None => Box::pin(serve.plain(stream, builder.clone())),
+            None => Box::pin(serve.plain(stream, builders.clone())),
         };
         match &workers {
             Some(workers) => workers.spawn(task),
@@ -356,6 +355,12 @@ pub async fn run(
         () = graceful.shutdown() => tracing::info!("all connections drained"),
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace elapsed with requests still in flight"),
     }
+}
+
+/// The HTTP/1.1 and h2 connection settings, built once.
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<hyper_util::rt::TokioExecutor>,
 }
 
 /// One accepted connection, served on whichever runtime polls it.
@@ -416,16 +421,30 @@ impl Connection {
     }
 
     /// Plain HTTP/1.1.
-    async fn plain(self, stream: tokio::net::TcpStream, builder: Arc<http1::Builder>) {
+    async fn plain(self, stream: tokio::net::TcpStream, builders: Arc<Builders>) {
         let Some((stream, spare)) = Self::rehome_with_spare(stream) else {
             return;
         };
+        self.http1(stream, false, &builders.http1, spare).await;
+    }
+
+    /// HTTP/1.1 on a plain or TLS stream. A request head that stalls is counted as
+    /// `read_timeout` and, given a `spare` handle on a plain socket, answered 408.
+    async fn http1<S>(
+        self,
+        stream: S,
+        https: bool,
+        builder: &http1::Builder,
+        spare: Option<std::net::TcpStream>,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stream = TrackedStream {
             inner: stream,
             reading: reading.clone(),
         };
-        let service = self.service(false);
+        let service = self.service(https);
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         if let Err(e) = self.watcher.watch(conn).await {
             let peer = self.peer;
@@ -437,10 +456,8 @@ impl Connection {
                     .unknown
                     .record(Outcome::Rejected(Rejection::ReadTimeout));
                 let request_id = self.gateway.ids.next_id();
-                if let Some(spare) = spare {
-                    answer_stalled_head(spare, &request_id);
-                }
-                tracing::info!(request_id = %request_id, client_ip = %peer.ip(), reason = "read_timeout", "request head too slow: answered 408 and closed");
+                let answered = spare.is_some_and(|s| answer_stalled_head(s, &request_id));
+                tracing::info!(request_id = %request_id, client_ip = %peer.ip(), reason = "read_timeout", answered_408 = answered, "request head too slow; connection closed");
             } else if !e.is_timeout() {
                 tracing::debug!(error = %e, client_ip = %peer.ip(), "connection ended with an error");
             }
@@ -452,7 +469,7 @@ impl Connection {
         self,
         stream: tokio::net::TcpStream,
         acceptor: tokio_rustls::TlsAcceptor,
-        auto: Arc<hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>>,
+        builders: Arc<Builders>,
         read_timeout: Duration,
     ) {
         let Some(stream) = Self::rehome(stream) else {
@@ -467,13 +484,17 @@ impl Connection {
             }
             Err(_) => return tracing::debug!(client_ip = %peer.ip(), "TLS handshake too slow"),
         };
+        // ALPN decides (RFC 9113 §3.2): h2, else HTTP/1.1 with the same head timer as
+        // plain connections (no sniffing for a preface, which no timer bounds).
+        if tls_stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+            return self.http1(tls_stream, true, &builders.http1, None).await;
+        }
         let service = self.service(true);
-        if let Err(e) = self
-            .watcher
-            .watch(auto.serve_connection(TokioIo::new(tls_stream), service))
-            .await
-        {
-            tracing::debug!(error = %e, client_ip = %peer.ip(), "TLS connection ended with an error");
+        let conn = builders
+            .http2
+            .serve_connection(TokioIo::new(tls_stream), service);
+        if let Err(e) = self.watcher.watch(conn).await {
+            tracing::debug!(error = %e, client_ip = %peer.ip(), "h2 connection ended with an error");
         }
     }
 }
@@ -481,10 +502,12 @@ impl Connection {
 /// Sends `408 read_timeout` on a socket whose request head stalled, then closes it. The
 /// socket is non-blocking: if the client is not reading (a full send buffer), it just
 /// closes, as it would have anyway.
-fn answer_stalled_head(mut socket: std::net::TcpStream, request_id: &str) {
+fn answer_stalled_head(mut socket: std::net::TcpStream, request_id: &str) -> bool {
     use std::io::Write;
     let answer = respond::rejection_http1(request_id, Rejection::ReadTimeout);
-    if socket.write_all(&answer).is_ok() {
+    let sent = socket.write_all(&answer).is_ok();
+    if sent {
         let _ = socket.shutdown(std::net::Shutdown::Write);
     }
+    sent
 }

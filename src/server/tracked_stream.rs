@@ -1,21 +1,22 @@
-//! A TCP stream wrapper that tells a stalled request head from an idle keep-alive
+//! A stream wrapper that tells a stalled request head from an idle keep-alive
 //! connection (hyper reports both as the same header timeout).
 
 use std::sync::Arc;
 
-/// The TCP stream, noting whether bytes of a request head are pending.
+/// A connection's stream (TCP, or TLS over it), noting whether bytes of a request head
+/// are pending.
 ///
 /// hyper's header timer also runs while a keep-alive connection sits idle between
 /// requests, and reports both cases as the same timeout. Only a head that started to
 /// arrive and then stalled (slowloris) is a `read_timeout` rejection; an idle connection
 /// closing is routine.
-pub(super) struct TrackedStream {
-    pub(super) inner: tokio::net::TcpStream,
+pub(super) struct TrackedStream<S> {
+    pub(super) inner: S,
     /// Bytes arrived since the last response bytes were written.
     pub(super) reading: Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl tokio::io::AsyncRead for TrackedStream {
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for TrackedStream<S> {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -31,7 +32,7 @@ impl tokio::io::AsyncRead for TrackedStream {
     }
 }
 
-impl tokio::io::AsyncWrite for TrackedStream {
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for TrackedStream<S> {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,

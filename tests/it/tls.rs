@@ -38,7 +38,7 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-/// A TLS connection to the gateway offering `alpn`, trusting `trusted`.
+/// A TLS connection to the gateway offering `alpn` (none if empty), trusting `trusted`.
 async fn connect(
     addr: std::net::SocketAddr,
     trusted: &[&CertificateDer<'static>],
@@ -55,7 +55,11 @@ async fn connect(
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    cfg.alpn_protocols = vec![alpn.to_vec()];
+    cfg.alpn_protocols = if alpn.is_empty() {
+        Vec::new()
+    } else {
+        vec![alpn.to_vec()]
+    };
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -193,5 +197,40 @@ fn check_refuses_unreadable_or_mismatched_tls_files() {
     assert!(
         !err.contains("PRIVATE KEY"),
         "key material must not be printed: {err}"
+    );
+}
+
+/// `read_timeout` (1s here) bounds TLS connections like plain ones: one that says nothing
+/// after the handshake is closed, and a stalled head is counted as `read_timeout`.
+#[tokio::test]
+async fn idle_and_stalled_tls_connections_are_closed_within_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::start().await;
+    let c = cert();
+    let (_dir, _path, gw) = tls_gateway(&up, &c).await;
+    let closed_within = |mut s: tokio_rustls::client::TlsStream<tokio::net::TcpStream>| async move {
+        let mut buf = Vec::new();
+        // Ok(_) (end of stream) or Err (reset): either way the gateway closed it.
+        tokio::time::timeout(std::time::Duration::from_secs(3), s.read_to_end(&mut buf))
+            .await
+            .is_ok()
+    };
+    for alpn in [&b"http/1.1"[..], b""] {
+        let idle = connect(gw.addr, &[&c.der], alpn).await;
+        assert!(
+            closed_within(idle).await,
+            "idle TLS connection ({alpn:?}) still open"
+        );
+    }
+    let mut stalled = connect(gw.addr, &[&c.der], b"http/1.1").await;
+    stalled
+        .write_all(b"POST /webhooks/acme HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(closed_within(stalled).await, "stalled TLS head still open");
+    assert_eq!(
+        gw.metric(r#"hookwall_rejections_total{route="_unknown",reason="read_timeout"}"#)
+            .await,
+        1.0
     );
 }
