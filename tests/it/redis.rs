@@ -15,16 +15,35 @@ fn redis_dedup(r: &RedisServer, extra: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn redis_down_rejects_with_503_then_recovers_without_restart() {
-    let mut redis = RedisServer::start().await;
+/// An upstream and a gateway whose standard route dedups in `redis` (`extra`: more
+/// `[dedup]` keys).
+async fn redis_gateway(redis: &RedisServer, extra: &str) -> (Upstream, TestGateway) {
     let up = Upstream::start().await;
     let gw = TestGateway::start(&config_with(
         "",
-        &redis_dedup(&redis, ""),
+        &redis_dedup(redis, extra),
         &standard_route(&up.url(), ""),
     ))
     .await;
+    (up, gw)
+}
+
+/// Sends deliveries `<prefix>-0..8`, each on a new connection. Connections go to the
+/// workers round robin, so every worker (one per core) then holds its Redis connection.
+/// Returns how many were sent (all forwarded).
+async fn connect_every_worker(url: &str, prefix: &str) -> usize {
+    const SENT: usize = 8;
+    for i in 0..SENT {
+        let resp = post(url, &signed(b"{}", NOW, &format!("{prefix}-{i}")), b"{}").await;
+        assert_eq!(resp.0, 200, "{prefix}-{i}");
+    }
+    SENT
+}
+
+#[tokio::test]
+async fn redis_down_rejects_with_503_then_recovers_without_restart() {
+    let mut redis = RedisServer::start().await;
+    let (up, gw) = redis_gateway(&redis, "").await;
     let url = gw.url("/webhooks/acme");
     assert_eq!(
         post(&url, &signed(b"{}", NOW, "before"), b"{}").await.0,
@@ -63,22 +82,10 @@ async fn redis_down_rejects_with_503_then_recovers_without_restart() {
 #[tokio::test]
 async fn a_hung_redis_gets_503_within_the_call_timeout_and_leaves_no_lease_behind() {
     let redis = RedisServer::start().await;
-    let up = Upstream::start().await;
-    let gw = TestGateway::start(&config_with(
-        "",
-        // A lease far longer than the retry loop below, so an orphaned one shows.
-        &redis_dedup(&redis, "lease = \"60s\""),
-        &standard_route(&up.url(), ""),
-    ))
-    .await;
+    // A lease far longer than the retry loop below, so an orphaned one shows.
+    let (up, gw) = redis_gateway(&redis, "lease = \"60s\"").await;
     let url = gw.url("/webhooks/acme");
-    // Each request is a new connection and connections go to the workers round robin:
-    // this gives every worker (one per core) its Redis connection before the hang.
-    const WARM: usize = 8;
-    for i in 0..WARM {
-        let warm = post(&url, &signed(b"{}", NOW, &format!("warm-{i}")), b"{}").await;
-        assert_eq!(warm.0, 200);
-    }
+    let warm = connect_every_worker(&url, "warm").await;
 
     redis.pause();
     // The reserve is sent but never answered: call_timeout (250ms) turns it into a 503
@@ -101,7 +108,7 @@ async fn a_hung_redis_gets_503_within_the_call_timeout_and_leaves_no_lease_behin
     assert_eq!((retry.0, retry.2.as_str()), (200, "upstream-ok"));
     assert_eq!(
         up.hits(),
-        WARM + 1,
+        warm + 1,
         "warm-up and the retry, nothing during the hang"
     );
 }
@@ -109,28 +116,13 @@ async fn a_hung_redis_gets_503_within_the_call_timeout_and_leaves_no_lease_behin
 #[tokio::test]
 async fn the_first_requests_after_a_redis_restart_are_not_refused() {
     let mut redis = RedisServer::start().await;
-    let up = Upstream::start().await;
-    let gw = TestGateway::start(&config_with(
-        "",
-        &redis_dedup(&redis, ""),
-        &standard_route(&up.url(), ""),
-    ))
-    .await;
+    let (up, gw) = redis_gateway(&redis, "").await;
     let url = gw.url("/webhooks/acme");
-    // New connections go to the workers round robin: every worker gets its Redis
-    // connection, which the restart below breaks.
-    const EACH_WORKER: usize = 8;
-    for i in 0..EACH_WORKER {
-        assert_eq!(
-            post(&url, &signed(b"{}", NOW, &format!("before-{i}")), b"{}")
-                .await
-                .0,
-            200
-        );
-    }
+    // Every worker gets its Redis connection, which the restart below breaks.
+    let before = connect_every_worker(&url, "before").await;
     redis.restart().await;
     // Each worker finds its connection dead on its next call and calls again on a new one.
-    for i in 0..EACH_WORKER {
+    for i in 0..before {
         let after = post(&url, &signed(b"{}", NOW, &format!("after-{i}")), b"{}").await;
         assert_eq!(
             (after.0, after.2.as_str()),
@@ -138,19 +130,13 @@ async fn the_first_requests_after_a_redis_restart_are_not_refused() {
             "request {i}"
         );
     }
-    assert_eq!(up.hits(), 2 * EACH_WORKER);
+    assert_eq!(up.hits(), 2 * before);
 }
 
 #[tokio::test]
 async fn redis_down_with_allow_policy_forwards_without_dedup() {
     let mut redis = RedisServer::start().await;
-    let up = Upstream::start().await;
-    let gw = TestGateway::start(&config_with(
-        "",
-        &redis_dedup(&redis, "on_store_error = \"allow\""),
-        &standard_route(&up.url(), ""),
-    ))
-    .await;
+    let (up, gw) = redis_gateway(&redis, "on_store_error = \"allow\"").await;
     redis.kill();
     let resp = post(
         &gw.url("/webhooks/acme"),
@@ -171,13 +157,7 @@ async fn redis_down_with_allow_policy_forwards_without_dedup() {
 async fn gateway_starts_while_redis_is_down() {
     let mut redis = RedisServer::start().await;
     redis.kill();
-    let up = Upstream::start().await;
-    let gw = TestGateway::start(&config_with(
-        "",
-        &redis_dedup(&redis, ""),
-        &standard_route(&up.url(), ""),
-    ))
-    .await;
+    let (up, gw) = redis_gateway(&redis, "").await;
     assert_eq!(get(&gw.admin_url("/healthz"), &[]).await.0, 200);
     assert_eq!(get(&gw.admin_url("/readyz"), &[]).await.0, 503);
     redis.restart().await;
@@ -275,13 +255,7 @@ async fn an_expired_lease_of_a_crashed_attempt_lets_the_retry_through() {
 #[tokio::test]
 async fn keys_are_namespaced_and_small() {
     let redis = RedisServer::start().await;
-    let up = Upstream::start().await;
-    let gw = TestGateway::start(&config_with(
-        "",
-        &redis_dedup(&redis, ""),
-        &standard_route(&up.url(), ""),
-    ))
-    .await;
+    let (up, gw) = redis_gateway(&redis, "").await;
     assert_eq!(
         post(
             &gw.url("/webhooks/acme"),
