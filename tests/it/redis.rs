@@ -157,7 +157,7 @@ async fn redis_down_with_allow_policy_forwards_without_dedup() {
 async fn gateway_starts_while_redis_is_down() {
     let mut redis = RedisServer::start().await;
     redis.kill();
-    let (up, gw) = redis_gateway(&redis, "").await;
+    let (_up, gw) = redis_gateway(&redis, "").await;
     assert_eq!(get(&gw.admin_url("/healthz"), &[]).await.0, 200);
     assert_eq!(get(&gw.admin_url("/readyz"), &[]).await.0, 503);
     redis.restart().await;
@@ -255,7 +255,7 @@ async fn an_expired_lease_of_a_crashed_attempt_lets_the_retry_through() {
 #[tokio::test]
 async fn keys_are_namespaced_and_small() {
     let redis = RedisServer::start().await;
-    let (up, gw) = redis_gateway(&redis, "").await;
+    let (_up, gw) = redis_gateway(&redis, "").await;
     assert_eq!(
         post(
             &gw.url("/webhooks/acme"),
