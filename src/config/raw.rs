@@ -114,39 +114,33 @@ struct SecretFields {
 /// written there, which may be the secret itself (serde's own messages quote it).
 const NOT_ECHOED: &str = "(what is written there is not shown: it may be a secret)";
 
+/// The error for a value of the `found` kind where visitor `v` wanted another: what was
+/// wanted, never what was written.
+fn refused<'de, V: Visitor<'de>, E: de::Error>(v: &V, found: &str) -> E {
+    E::custom(format_args!(
+        "expected {}, found {found} {NOT_ECHOED}",
+        Expected(v)
+    ))
+}
+
 /// Visitor methods that refuse every TOML type but strings and tables without quoting the
 /// value, for visitors whose `expecting` says what is wanted.
 macro_rules! refuse_without_echo {
     () => {
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Err(E::custom(format_args!(
-                "expected {}, found a boolean {NOT_ECHOED}",
-                Expected(&self)
-            )))
+            Err(refused(&self, "a boolean"))
         }
         fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Err(E::custom(format_args!(
-                "expected {}, found a number {NOT_ECHOED}",
-                Expected(&self)
-            )))
+            Err(refused(&self, "a number"))
         }
         fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Err(E::custom(format_args!(
-                "expected {}, found a number {NOT_ECHOED}",
-                Expected(&self)
-            )))
+            Err(refused(&self, "a number"))
         }
         fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Err(E::custom(format_args!(
-                "expected {}, found a number {NOT_ECHOED}",
-                Expected(&self)
-            )))
+            Err(refused(&self, "a number"))
         }
         fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            Err(de::Error::custom(format_args!(
-                "expected {}, found an array {NOT_ECHOED}",
-                Expected(&self)
-            )))
+            Err(refused(&self, "an array"))
         }
     };
 }
@@ -171,10 +165,7 @@ impl<'de> Deserialize<'de> for RawSecret {
                 )
             }
             fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Err(E::custom(format_args!(
-                    "expected {}, found a string {NOT_ECHOED}",
-                    Expected(&self)
-                )))
+                Err(refused(&self, "a string"))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 let f = SecretFields::deserialize(de::value::MapAccessDeserializer::new(map))?;
@@ -207,9 +198,7 @@ impl<'de> Deserialize<'de> for SecretText {
                 Ok(SecretText(v.to_owned()))
             }
             fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-                Err(de::Error::custom(format_args!(
-                    "expected a string, found a table {NOT_ECHOED}"
-                )))
+                Err(refused(&self, "a table"))
             }
             refuse_without_echo!();
         }
