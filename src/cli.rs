@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
 use crate::config::{compile_file, Config, DedupSource};
-use crate::server::Gateway;
+use crate::gateway::Gateway;
 use crate::stack::checks;
 
 /// hookwall: a receiving-side webhook gateway.
@@ -324,11 +324,7 @@ pub async fn run(path: &Path) -> ExitCode {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let (listen, admin_listen, grace) = (
-        config.server.listen,
-        config.admin.listen,
-        config.server.shutdown_grace,
-    );
+    let (listen, admin_listen) = (config.server.listen, config.admin.listen);
     let gateway = match Gateway::new(config) {
         Ok(g) => g,
         Err(e) => {
@@ -353,7 +349,7 @@ pub async fn run(path: &Path) -> ExitCode {
     tracing::info!(
         proxy = %proxy.local_addr().map_or(listen, |a| a),
         admin = %admin.local_addr().map_or(admin_listen, |a| a),
-        routes = gateway.routes().config.routes.len(),
+        routes = gateway.live().config().routes.len(),
         "hookwall listening"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -366,7 +362,7 @@ pub async fn run(path: &Path) -> ExitCode {
         gateway.clone(),
         stopped(stop_rx.clone()),
     ));
-    crate::server::run(proxy, gateway, stopped(stop_rx), grace).await;
+    crate::transport::run(proxy, gateway, stopped(stop_rx)).await;
     let _ = admin_task.await;
     tracing::info!("hookwall stopped");
     ExitCode::SUCCESS

@@ -8,6 +8,7 @@
 //!    collected with its key path and the offending value.
 
 pub mod compile;
+pub mod defaults;
 pub mod raw;
 pub mod units;
 
@@ -61,6 +62,10 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// Headers and body must arrive within this.
     pub read_timeout: Duration,
+    /// A write to a client may make no progress for this long.
+    pub write_timeout: Duration,
+    /// A keep-alive connection may sit between requests this long.
+    pub idle_timeout: Duration,
     /// Requests in flight beyond this are shed with 503.
     pub max_concurrency: usize,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -69,7 +74,7 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// TLS termination: the files and the key loaded from them when the config compiled.
     pub tls: Option<(
-        crate::tls::TlsFiles,
+        crate::transport::tls::TlsFiles,
         std::sync::Arc<rustls::sign::CertifiedKey>,
     )>,
 }
@@ -153,6 +158,21 @@ pub enum DedupSource {
     JsonPointer(String),
     /// The SHA-256 of the body.
     BodySha256,
+}
+
+impl std::fmt::Display for DedupSource {
+    /// As the config writes it (`header:X`, `json:/id`, `body-sha256`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DedupSource::Header(h) => write!(f, "header:{h}"),
+            DedupSource::AnyHeader(hs) => {
+                let names: Vec<&str> = hs.iter().map(HeaderName::as_str).collect();
+                write!(f, "header:{}", names.join("|"))
+            }
+            DedupSource::JsonPointer(p) => write!(f, "json:{p}"),
+            DedupSource::BodySha256 => f.write_str("body-sha256"),
+        }
+    }
 }
 
 /// A route's dedup settings.

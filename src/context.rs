@@ -1,5 +1,8 @@
-//! Per-request facts the server establishes once and every layer reads from the request
-//! extensions: the request id, the real client IP, and what the gateway decided.
+//! Per-request facts carried in the request and response extensions: what the server
+//! establishes once (request id, real client IP), the markers one layer leaves for a later
+//! one (the key that verified, the delivery id, whether the upstream accepted), and what the
+//! gateway decided ([`Outcome`]). Keeping them here means layers and `forward` depend on
+//! this module, never on each other.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +26,25 @@ pub struct RequestContext {
     /// Whether it arrived over TLS terminated here.
     pub https: bool,
 }
+
+/// The index (in the route's `secrets`) of the secret that verified the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedKey(pub usize);
+
+/// The header whose value the valid signature covered as the delivery id. Dedup takes the
+/// id from it, so an unsigned look-alike header (Svix's `svix-id` beside a `webhook-*`
+/// signature) cannot choose which id a delivery claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIdHeader(pub http::HeaderName);
+
+/// The delivery id of a request, for `X-Hookwall-Delivery-Id` upstream.
+#[derive(Debug, Clone)]
+pub struct DeliveryId(pub Arc<str>);
+
+/// On a response: the upstream said 2xx, even if its body then failed, so dedup must mark
+/// the id delivered.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamAccepted;
 
 /// What happened to a request, attached to the response for metrics and the log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

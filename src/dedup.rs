@@ -19,6 +19,7 @@ pub use memory::MemoryStore;
 use std::sync::Arc;
 
 use crate::config::{DedupConfig, StoreKind};
+use crate::redis_client::{RedisClient, RedisConfigError};
 
 /// The configured store, and the Redis connection when there is one (shared rate limits
 /// use it too).
@@ -27,7 +28,7 @@ pub struct Stores {
     /// Where delivery ids are kept.
     pub dedup: Arc<dyn DedupStore>,
     /// The Redis behind it, if any.
-    pub redis: Option<Arc<RedisStore>>,
+    pub redis: Option<Arc<RedisClient>>,
 }
 
 impl Stores {
@@ -38,17 +39,18 @@ impl Stores {
 }
 
 /// The stores `[dedup]` asks for. Redis connects lazily: this never waits for Redis.
-pub fn build(cfg: &DedupConfig) -> Result<Stores, String> {
-    let redis = match &cfg.store {
+pub fn build(cfg: &DedupConfig) -> Result<Stores, RedisConfigError> {
+    let client = match &cfg.store {
         StoreKind::Memory => {
             return Ok(Stores::only(Arc::new(MemoryStore::new(cfg.max_entries))));
         }
-        StoreKind::Redis(url) => Arc::new(RedisStore::single(url, cfg.call_timeout)?),
-        StoreKind::RedisCluster(urls) => Arc::new(RedisStore::cluster(urls, cfg.call_timeout)?),
+        StoreKind::Redis(url) => RedisClient::single(url, cfg.call_timeout)?,
+        StoreKind::RedisCluster(urls) => RedisClient::cluster(urls, cfg.call_timeout)?,
     };
+    let client = Arc::new(client);
     Ok(Stores {
-        dedup: redis.clone(),
-        redis: Some(redis),
+        dedup: Arc::new(RedisStore::new(client.clone(), cfg.call_timeout)),
+        redis: Some(client),
     })
 }
 

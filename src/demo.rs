@@ -19,8 +19,8 @@ use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
 use crate::config::compile_str;
-use crate::layers::body::read_capped;
-use crate::server::Gateway;
+use crate::gateway::Gateway;
+use crate::layers::body_limit::read_capped;
 use crate::verify::SignInput;
 
 const DEMO_SECRET: &str = "demo-secret-not-for-production";
@@ -133,32 +133,19 @@ pub async fn run() -> ExitCode {
     }
 }
 
-async fn tour() -> Result<bool, String> {
+async fn tour() -> Result<bool, crate::error::BoxError> {
     let upstream = echo_upstream()
         .await
         .map_err(|e| format!("cannot start the echo upstream: {e}"))?;
-    let config = compile_str(&demo_config(upstream), Path::new("<built-in demo config>"))
-        .map_err(|e| e.to_string())?;
-    let proxy = TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|e| e.to_string())?;
-    let admin = TcpListener::bind(config.admin.listen)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (proxy_addr, admin_addr) = (
-        proxy.local_addr().map_err(|e| e.to_string())?,
-        admin.local_addr().map_err(|e| e.to_string())?,
-    );
+    let config = compile_str(&demo_config(upstream), Path::new("<built-in demo config>"))?;
+    let proxy = TcpListener::bind(config.server.listen).await?;
+    let admin = TcpListener::bind(config.admin.listen).await?;
+    let (proxy_addr, admin_addr) = (proxy.local_addr()?, admin.local_addr()?);
     let stores = crate::dedup::build(&config.dedup)?;
     let verifier = config.routes[0].verifier.clone();
     let gateway = Gateway::with_parts(config, stores, Arc::new(SystemClock))?;
     let never = std::future::pending::<()>();
-    tokio::spawn(crate::server::run(
-        proxy,
-        gateway.clone(),
-        never,
-        Duration::from_secs(1),
-    ));
+    tokio::spawn(crate::transport::run(proxy, gateway.clone(), never));
     tokio::spawn(crate::admin::run(
         admin,
         gateway,

@@ -11,114 +11,90 @@ use http::StatusCode;
 /// Boxed error used where the concrete type does not matter.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A request the gateway answers itself instead of forwarding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rejection {
-    /// No route has this path.
-    UnknownRoute,
-    /// The route exists but not for this method.
-    MethodNotAllowed,
-    /// `server.max_concurrency` requests are already in flight.
-    Overloaded,
-    /// The client IP is not in the route's `allow_ips`.
-    IpNotAllowed,
-    /// The route's rate limit is exhausted; retry after the given time.
-    RateLimited(Duration),
-    /// The body is larger than the route's `max_body`.
-    BodyTooLarge,
-    /// Headers and body did not arrive within `server.read_timeout`.
-    ReadTimeout,
-    /// The signature header (or a signed input it needs) is absent.
-    MissingSignature,
-    /// No configured secret produces the presented signature.
-    InvalidSignature,
-    /// The authenticated timestamp is outside the route's window.
-    TimestampOutOfWindow,
-    /// Another attempt with the same delivery id is being forwarded; retry after the lease.
-    InFlight(Duration),
-    /// The route requires a delivery id and the request has none.
-    MissingDedupKey,
-    /// The dedup store did not answer and `on_store_error = "reject"`.
-    DedupUnavailable,
-    /// The upstream refused the connection (nothing was sent).
-    UpstreamUnreachable,
-    /// The upstream connection broke after sending, or the answer was not HTTP.
-    UpstreamError,
-    /// The upstream did not answer within the route's `timeout`.
-    UpstreamTimeout,
+/// Defines [`Rejection`] from one table: variant, reason string (CONTRACT §3, also the
+/// `reason` metric label) and status, so the three can never disagree.
+macro_rules! rejections {
+    ($( $(#[$doc:meta])* $variant:ident $(($field:ty))? => $reason:literal, $status:ident; )*) => {
+        /// A request the gateway answers itself instead of forwarding.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Rejection {
+            $( $(#[$doc])* $variant $(($field))?, )*
+        }
+
+        /// Number of distinct reasons; metric handles are pre-built per route for each.
+        pub const REASON_COUNT: usize = [$($reason),*].len();
+
+        impl Rejection {
+            /// Every reason, in a fixed order (index = [`Rejection::index`]).
+            pub const ALL_REASONS: [&'static str; REASON_COUNT] = [$($reason),*];
+
+            /// Position of this variant in [`Rejection::ALL_REASONS`].
+            pub fn index(self) -> usize {
+                let mut i = 0;
+                $(
+                    if matches!(self, Rejection::$variant { .. }) {
+                        return i;
+                    }
+                    i += 1;
+                )*
+                unreachable!("every variant is listed ({i})")
+            }
+
+            /// The reason string of CONTRACT §3.
+            pub fn reason(self) -> &'static str {
+                Self::ALL_REASONS[self.index()]
+            }
+
+            /// The status that makes the provider retry (or stop) correctly.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $( Rejection::$variant { .. } => StatusCode::$status, )*
+                }
+            }
+        }
+    };
 }
 
-/// Number of distinct reasons; metric handles are pre-built per route for each.
-pub const REASON_COUNT: usize = 16;
+rejections! {
+    /// No route has this path.
+    UnknownRoute => "unknown_route", NOT_FOUND;
+    /// The route exists but not for this method.
+    MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED;
+    /// `server.max_concurrency` requests are already in flight.
+    Overloaded => "overloaded", SERVICE_UNAVAILABLE;
+    /// The client IP is not in the route's `allow_ips`.
+    IpNotAllowed => "ip_not_allowed", FORBIDDEN;
+    /// The route's rate limit is exhausted; retry after the given time.
+    RateLimited(Duration) => "rate_limited", TOO_MANY_REQUESTS;
+    /// The body is larger than the route's `max_body`.
+    BodyTooLarge => "body_too_large", PAYLOAD_TOO_LARGE;
+    /// Headers and body did not arrive within `server.read_timeout`.
+    ReadTimeout => "read_timeout", REQUEST_TIMEOUT;
+    /// The signature header (or a signed input it needs) is absent.
+    MissingSignature => "missing_signature", UNAUTHORIZED;
+    /// No configured secret produces the presented signature.
+    InvalidSignature => "invalid_signature", UNAUTHORIZED;
+    /// The authenticated timestamp is outside the route's window.
+    TimestampOutOfWindow => "timestamp_out_of_window", UNAUTHORIZED;
+    /// Another attempt with the same delivery id is being forwarded; retry after this.
+    InFlight(Duration) => "in_flight", CONFLICT;
+    /// The route requires a delivery id and the request has none.
+    MissingDedupKey => "missing_dedup_key", BAD_REQUEST;
+    /// The dedup store did not answer and `on_store_error = "reject"`.
+    DedupUnavailable => "dedup_unavailable", SERVICE_UNAVAILABLE;
+    /// The upstream refused the connection (nothing was sent).
+    UpstreamUnreachable => "upstream_unreachable", BAD_GATEWAY;
+    /// The upstream connection broke after sending, or the answer was not HTTP.
+    UpstreamError => "upstream_error", BAD_GATEWAY;
+    /// The upstream did not answer within the route's `timeout`.
+    UpstreamTimeout => "upstream_timeout", GATEWAY_TIMEOUT;
+    /// The HTTP parser refused the request (or its chunked body framing).
+    BadRequest => "bad_request", BAD_REQUEST;
+    /// The request head is larger than the gateway accepts.
+    HeadersTooLarge => "headers_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE;
+}
 
 impl Rejection {
-    /// Every reason, in a fixed order (index = [`Rejection::index`]).
-    pub const ALL_REASONS: [&'static str; REASON_COUNT] = [
-        "unknown_route",
-        "method_not_allowed",
-        "overloaded",
-        "ip_not_allowed",
-        "rate_limited",
-        "body_too_large",
-        "read_timeout",
-        "missing_signature",
-        "invalid_signature",
-        "timestamp_out_of_window",
-        "in_flight",
-        "missing_dedup_key",
-        "dedup_unavailable",
-        "upstream_unreachable",
-        "upstream_error",
-        "upstream_timeout",
-    ];
-
-    /// Position of this variant in [`Rejection::ALL_REASONS`].
-    pub fn index(self) -> usize {
-        match self {
-            Rejection::UnknownRoute => 0,
-            Rejection::MethodNotAllowed => 1,
-            Rejection::Overloaded => 2,
-            Rejection::IpNotAllowed => 3,
-            Rejection::RateLimited(_) => 4,
-            Rejection::BodyTooLarge => 5,
-            Rejection::ReadTimeout => 6,
-            Rejection::MissingSignature => 7,
-            Rejection::InvalidSignature => 8,
-            Rejection::TimestampOutOfWindow => 9,
-            Rejection::InFlight(_) => 10,
-            Rejection::MissingDedupKey => 11,
-            Rejection::DedupUnavailable => 12,
-            Rejection::UpstreamUnreachable => 13,
-            Rejection::UpstreamError => 14,
-            Rejection::UpstreamTimeout => 15,
-        }
-    }
-
-    /// The reason string of CONTRACT §3.
-    pub fn reason(self) -> &'static str {
-        Self::ALL_REASONS[self.index()]
-    }
-
-    /// The status that makes the provider retry (or stop) correctly.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Rejection::UnknownRoute => StatusCode::NOT_FOUND,
-            Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Rejection::Overloaded | Rejection::DedupUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Rejection::IpNotAllowed => StatusCode::FORBIDDEN,
-            Rejection::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Rejection::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Rejection::ReadTimeout => StatusCode::REQUEST_TIMEOUT,
-            Rejection::MissingSignature
-            | Rejection::InvalidSignature
-            | Rejection::TimestampOutOfWindow => StatusCode::UNAUTHORIZED,
-            Rejection::InFlight(_) => StatusCode::CONFLICT,
-            Rejection::MissingDedupKey => StatusCode::BAD_REQUEST,
-            Rejection::UpstreamUnreachable | Rejection::UpstreamError => StatusCode::BAD_GATEWAY,
-            Rejection::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-        }
-    }
-
     /// Seconds for the `Retry-After` header, where the contract asks for one.
     pub fn retry_after_secs(self) -> Option<u64> {
         // Round up and never say 0: "retry now" invites a hot loop.
@@ -161,6 +137,8 @@ mod tests {
             Rejection::UpstreamUnreachable,
             Rejection::UpstreamError,
             Rejection::UpstreamTimeout,
+            Rejection::BadRequest,
+            Rejection::HeadersTooLarge,
         ];
         for (i, r) in all.iter().enumerate() {
             assert_eq!(r.index(), i);

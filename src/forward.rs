@@ -23,14 +23,13 @@ use http::{Request, Response};
 use http_body_util::Full;
 use tower::Service;
 
-use crate::context::{Outcome, RequestContext};
+use crate::context::{DeliveryId, Outcome, RequestContext, UpstreamAccepted};
 use crate::error::Rejection;
-use crate::layers::body::read_capped;
-use crate::layers::dedup::DeliveryId;
+use crate::layers::body_limit::read_capped;
 use crate::layers::request_id;
 use crate::metrics::RouteMetrics;
 use crate::respond::{self, HttpResponse};
-use crate::server::workers;
+use crate::transport::workers;
 
 mod pool;
 
@@ -38,10 +37,6 @@ use pool::{Pool, SendError};
 
 /// Largest upstream answer passed back; webhook handlers answer with a few bytes.
 const MAX_UPSTREAM_BODY: usize = 8 * 1024 * 1024;
-
-/// The upstream said 2xx, even if its body then failed: dedup must mark the id delivered.
-#[derive(Debug, Clone, Copy)]
-pub struct UpstreamAccepted;
 
 // Added on every forwarded request: parsed once here, not per request.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

@@ -2,7 +2,7 @@
 //!
 //! 1. [`ip_allow`] — `403 ip_not_allowed`
 //! 2. [`rate_limit`] — `429 rate_limited`
-//! 3. [`body`] — capped read: `413 body_too_large`, `408 read_timeout`
+//! 3. [`body_limit`] — capped read: `413 body_too_large`, `408 read_timeout`
 //! 4. [`signature`] — over the raw bytes: `401 missing_signature` / `invalid_signature`
 //! 5. [`timestamp`] — only once the signature vouched for it: `401 timestamp_out_of_window`
 //!    then [`handshake`] — provider control requests answered by the gateway (WooCommerce's
@@ -14,7 +14,7 @@
 //! `Error = Infallible`. Route matching and load shedding happen before the stack, in
 //! `server.rs`; forwarding is the stack's innermost service, `forward.rs`.
 
-pub mod body;
+pub mod body_limit;
 pub mod check;
 pub mod dedup;
 pub mod handshake;
@@ -33,13 +33,13 @@ use crate::context::RequestContext;
 use crate::error::Rejection;
 use crate::respond::{self, HttpResponse};
 
-pub use body::BodyLayer;
-pub use check::{Check, CheckLayer};
+pub use body_limit::BodyLimitLayer;
+pub use check::Check;
 pub use dedup::DedupLayer;
-pub use handshake::{Handshake, HandshakeLayer};
-pub use ip_allow::{IpAllow, IpAllowLayer};
+pub use handshake::{HandshakeLayer, ProviderHandshake};
+pub use ip_allow::{AllowedNets, IpAllowLayer};
 pub use rate_limit::RateLimitLayer;
-pub use signature::{SignatureCheck, SignatureLayer};
+pub use signature::{SignatureLayer, Verification};
 pub use timestamp::{TimestampLayer, TimestampWindow};
 
 /// The future every layer returns.

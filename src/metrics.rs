@@ -84,6 +84,7 @@ pub struct Metrics {
     timestamp_skew: HistogramFamily<RouteLabel>,
     /// Requests currently being handled.
     pub in_flight: Gauge,
+    last_reload_success: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -102,6 +103,7 @@ impl Default for Metrics {
         let timestamp_skew =
             HistogramFamily::new_with_constructor(skew_histogram as fn() -> Histogram);
         let in_flight = Gauge::default();
+        let last_reload_success = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         // Counter names are registered without `_total`; the encoder appends it.
         registry.register(
             "hookwall_requests",
@@ -153,6 +155,11 @@ impl Default for Metrics {
             "now - signed timestamp",
             timestamp_skew.clone(),
         );
+        registry.register(
+            "hookwall_config_last_reload_success_timestamp_seconds",
+            "When the running config was last loaded successfully (start or reload), Unix seconds",
+            last_reload_success.clone(),
+        );
         for result in ["ok", "error"] {
             config_reloads.get_or_create_owned(&ResultLabel { result });
         }
@@ -168,6 +175,7 @@ impl Default for Metrics {
             key_matched,
             timestamp_skew,
             in_flight,
+            last_reload_success,
         }
     }
 }
@@ -218,6 +226,17 @@ impl Metrics {
         self.config_reloads
             .get_or_create(&ResultLabel { result })
             .inc();
+        if ok {
+            self.reload_succeeded_now();
+        }
+    }
+
+    /// Notes that the running config was loaded now.
+    pub fn reload_succeeded_now(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.last_reload_success.set(now);
     }
 
     /// Handles for one route (or [`UNKNOWN_ROUTE`]), resolved once.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::gateway::BuildError;
 use crate::metrics::{RouteMetrics, UNKNOWN_ROUTE};
 use crate::stack::{build_route, Route, Shared};
 
@@ -24,7 +25,7 @@ impl Routes {
         config: Arc<Config>,
         shared: &Shared,
         previous: Option<&Routes>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BuildError> {
         let mut by_path = HashMap::with_capacity(config.routes.len());
         for cfg in &config.routes {
             let old = previous

@@ -16,11 +16,12 @@ use crate::clock::Clock;
 use crate::config::{DedupConfig, RateLimitConfig, RouteConfig};
 use crate::dedup::DedupStore;
 use crate::forward::{Forward, Upstream, UpstreamSettings};
+use crate::gateway::BuildError;
 use crate::layers::dedup::DedupTimings;
 use crate::layers::rate_limit::Limiter;
 use crate::layers::{
-    BodyLayer, DedupLayer, Handshake, HandshakeLayer, IpAllow, IpAllowLayer, RateLimitLayer,
-    SignatureCheck, SignatureLayer, TimestampLayer, TimestampWindow,
+    AllowedNets, BodyLimitLayer, DedupLayer, HandshakeLayer, IpAllowLayer, ProviderHandshake,
+    RateLimitLayer, SignatureLayer, TimestampLayer, TimestampWindow, Verification,
 };
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::respond::HttpResponse;
@@ -34,7 +35,7 @@ pub struct Shared {
     /// The dedup store.
     pub store: Arc<dyn DedupStore>,
     /// The Redis connection, for shared rate limits.
-    pub redis: Option<Arc<crate::dedup::RedisStore>>,
+    pub redis: Option<Arc<crate::redis_client::RedisClient>>,
     /// Metric families.
     pub metrics: Arc<Metrics>,
     /// Wall clock for timestamp windows.
@@ -62,7 +63,7 @@ pub fn build_route(
     read_timeout: std::time::Duration,
     shared: &Shared,
     previous: Option<&(RateLimitConfig, Arc<Limiter>)>,
-) -> Result<Route, String> {
+) -> Result<Route, BuildError> {
     let metrics = shared.metrics.route(&cfg.name, &cfg.secret_labels);
     let limiter = cfg.rate_limit.as_ref().map(|rl| match previous {
         Some((old, limiter)) if old == rl => (rl.clone(), limiter.clone()),
@@ -92,22 +93,20 @@ pub fn build_route(
         },
         metrics.clone(),
     )
-    .ok_or_else(|| {
-        format!(
-            "route {:?}: upstream {} is not usable",
-            cfg.name, cfg.upstream
-        )
+    .ok_or_else(|| BuildError::Upstream {
+        route: cfg.name.clone(),
+        url: cfg.upstream.to_string(),
     })?;
 
     let verifier = Arc::new(cfg.verifier.clone());
     let handshake = cfg.handshake.map(|kind| {
         (
             kind,
-            HandshakeLayer::new(Handshake::new(kind, verifier.clone())),
+            HandshakeLayer::new(ProviderHandshake::new(kind, verifier.clone())),
         )
     });
     let (unsigned_handshake, signed_handshake) = match handshake {
-        Some((kind, layer)) if Handshake::before_signature(kind) => (Some(layer), None),
+        Some((kind, layer)) if ProviderHandshake::before_signature(kind) => (Some(layer), None),
         Some((_, layer)) => (None, Some(layer)),
         None => (None, None),
     };
@@ -115,7 +114,7 @@ pub fn build_route(
         // Header-only and cheapest: a disallowed client costs one lookup.
         .option_layer(
             (!cfg.allow_ips.is_empty())
-                .then(|| IpAllowLayer::new(IpAllow::new(cfg.allow_ips.clone()))),
+                .then(|| IpAllowLayer::new(AllowedNets::new(cfg.allow_ips.clone()))),
         )
         // Before the body read, so a flood costs no buffering.
         .option_layer(
@@ -124,11 +123,11 @@ pub fn build_route(
                 .map(|(_, l)| RateLimitLayer::new(l.clone())),
         )
         // The only buffering: capped, with a deadline.
-        .layer(BodyLayer::new(cfg.max_body, read_timeout))
+        .layer(BodyLimitLayer::new(cfg.max_body, read_timeout))
         // WooCommerce's creation ping carries no signature; matched by its exact body only.
         .option_layer(unsigned_handshake)
         // Authenticity over the raw bytes.
-        .layer(SignatureLayer::new(SignatureCheck::new(
+        .layer(SignatureLayer::new(Verification::new(
             verifier.clone(),
             cfg.public_url.as_deref().map(Arc::from),
             metrics.clone(),
@@ -178,7 +177,9 @@ pub fn checks(cfg: &RouteConfig) -> Vec<&'static str> {
         out.push("rate_limit");
     }
     out.push("body_limit");
-    let unsigned_ping = cfg.handshake.is_some_and(Handshake::before_signature);
+    let unsigned_ping = cfg
+        .handshake
+        .is_some_and(ProviderHandshake::before_signature);
     if unsigned_ping {
         out.push("handshake");
     }

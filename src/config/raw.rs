@@ -37,6 +37,8 @@ pub struct RawServer {
     pub listen: Option<String>,
     pub max_body: Option<String>,
     pub read_timeout: Option<String>,
+    pub write_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
     pub max_concurrency: Option<i64>,
     pub trusted_proxies: Option<Vec<String>>,
     pub shutdown_grace: Option<String>,

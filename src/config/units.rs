@@ -18,6 +18,20 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     usize::try_from(bytes).map_err(|_| format!("size {s:?} is too large"))
 }
 
+/// A byte count as the config would write it: `"1MiB"`, `"512KiB"`, else plain bytes.
+pub fn format_size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    const GIB: usize = 1024 * MIB;
+    match bytes {
+        0 => "0".to_owned(),
+        b if b % GIB == 0 => format!("{}GiB", b / GIB),
+        b if b % MIB == 0 => format!("{}MiB", b / MIB),
+        b if b % KIB == 0 => format!("{}KiB", b / KIB),
+        b => b.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +55,18 @@ mod tests {
         assert_eq!(parse_size("1 MiB").unwrap(), 1024 * 1024);
         assert_eq!(parse_size("4096").unwrap(), 4096);
         assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn formatted_sizes_parse_back() {
+        for n in [1, 1000, 1024, 512 * 1024, 1024 * 1024, 3 << 30] {
+            assert_eq!(
+                parse_size(&format_size(n)).unwrap(),
+                n,
+                "{}",
+                format_size(n)
+            );
+        }
+        assert_eq!(format_size(1024 * 1024), "1MiB");
     }
 }

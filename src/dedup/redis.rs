@@ -12,24 +12,20 @@
 //! late first attempt. Keys are `hookwall:dedup:{<route>:<id>}`: the braces are a Redis
 //! Cluster hash tag, so a delivery's key lives in one slot and scripts stay atomic there.
 //!
-//! The connection is a multiplexed, auto-reconnecting connection (`ConnectionManager`, one
-//! per worker thread; or the cluster client's connection), created lazily so hookwall
-//! starts while Redis is down; the per-call timeout is applied by the callers
+//! The connection is `redis_client.rs`'s (shared with the rate limiter), made lazily so
+//! hookwall starts while Redis is down; the per-call timeout is applied by the callers
 //! (`dedup::with_timeout`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
+use std::sync::Arc;
+
 use redis::Script;
-use tokio::sync::Mutex;
 
 use super::{DedupStore, Reservation, StoreError, StoreFuture, Token};
+use crate::redis_client::{backend_error, Conn, RedisClient, RedisConfigError};
 use crate::secret::Secret;
-use crate::server::workers;
 
 /// The value of a delivered id (a reservation holds its owner's token instead).
 const DELIVERED: &str = "d";
@@ -64,26 +60,9 @@ end
 return 0
 ";
 
-/// The connection: one Redis or a cluster.
-// One per process: the size difference between variants does not matter.
-#[allow(clippy::large_enum_variant)]
-enum Backend {
-    /// One lazily made connection per worker thread (slot 0: off the workers), so a
-    /// request's Redis round trips are driven on its own thread (see `server::workers`).
-    Single {
-        client: redis::Client,
-        config: ConnectionManagerConfig,
-        managers: Box<[OnceLock<ConnectionManager>]>,
-    },
-    Cluster {
-        client: ClusterClient,
-        conn: Mutex<Option<ClusterConnection>>,
-    },
-}
-
 /// Two-phase dedup in Redis.
 pub struct RedisStore {
-    backend: Backend,
+    client: Arc<RedisClient>,
     reserve: Script,
     commit: Script,
     release: Script,
@@ -98,81 +77,26 @@ pub struct RedisStore {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.backend {
-            Backend::Single { .. } => "single",
-            Backend::Cluster { .. } => "cluster",
-        };
-        // Never print the URL: it may carry a password.
         f.debug_struct("RedisStore")
-            .field("backend", &kind)
+            .field("client", &self.client)
             .finish_non_exhaustive()
     }
 }
 
-fn backend_error(e: redis::RedisError) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
-fn url_text(url: &Secret) -> String {
-    String::from_utf8_lossy(url.expose()).into_owned()
-}
-
 impl RedisStore {
     /// A store on one Redis; does not connect until first used. Must run inside tokio.
-    pub fn single(url: &Secret, call_timeout: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url_text(url).as_str())
-            .map_err(|e| format!("invalid Redis URL: {}", e.category()))?;
-        // No response timeout here: every call already runs under `with_timeout`, and a
-        // second timer per command only costs CPU (a timeout does not make the manager
-        // reconnect either way).
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(call_timeout.max(Duration::from_millis(500))))
-            .set_response_timeout(None)
-            // One attempt per reconnect, no backoff: every call waits for the attempt under
-            // way, and a backoff sleep would outlast call_timeout, so requests (and /readyz)
-            // would keep failing after Redis is back. A failed attempt is simply made again
-            // by the next call, one at a time.
-            .set_number_of_retries(0);
-        let managers: Box<[OnceLock<ConnectionManager>]> =
-            (0..=workers::count()).map(|_| OnceLock::new()).collect();
-        // Made now so a bad setting shows at startup, not on the first request.
-        let first = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-            .map_err(|e| e.to_string())?;
-        let _ = managers[0].set(first);
-        Ok(Self::with(
-            Backend::Single {
-                client,
-                config,
-                managers,
-            },
-            call_timeout,
-        ))
+    pub fn single(url: &Secret, call_timeout: Duration) -> Result<Self, RedisConfigError> {
+        let client = RedisClient::single(url, call_timeout)?;
+        Ok(Self::new(Arc::new(client), call_timeout))
     }
 
-    /// A store on a Redis Cluster given by seed nodes.
-    pub fn cluster(urls: &[Secret], call_timeout: Duration) -> Result<Self, String> {
-        let nodes: Vec<String> = urls.iter().map(url_text).collect();
-        let client = ClusterClient::builder(nodes)
-            .connection_timeout(call_timeout.max(Duration::from_millis(500)))
-            .response_timeout(call_timeout)
-            .retries(2)
-            .build()
-            .map_err(|e| format!("invalid Redis Cluster configuration: {}", e.category()))?;
-        Ok(Self::with(
-            Backend::Cluster {
-                client,
-                conn: Mutex::new(None),
-            },
-            call_timeout,
-        ))
-    }
-
-    fn with(backend: Backend, call_timeout: Duration) -> Self {
+    /// A store on `client` (shared with the rate limiter).
+    pub fn new(client: Arc<RedisClient>, call_timeout: Duration) -> Self {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(std::process::id().into());
         RedisStore {
-            backend,
+            client,
             reserve: Script::new(RESERVE),
             commit: Script::new(COMMIT),
             release: Script::new(RELEASE),
@@ -195,35 +119,6 @@ impl RedisStore {
         format!("hookwall:dedup:{{{id}}}")
     }
 
-    /// A connection handle (cheap clone of the multiplexed connection).
-    async fn conn(&self) -> Result<Conn, StoreError> {
-        match &self.backend {
-            Backend::Single {
-                client,
-                config,
-                managers,
-            } => {
-                let slot = &managers[workers::current().map_or(0, |w| w + 1) % managers.len()];
-                if let Some(m) = slot.get() {
-                    return Ok(Conn::Single(m.clone()));
-                }
-                // First call on this worker: its connection task starts on this thread.
-                let made = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-                    .map_err(backend_error)?;
-                Ok(Conn::Single(slot.get_or_init(|| made).clone()))
-            }
-            Backend::Cluster { client, conn } => {
-                let mut guard = conn.lock().await;
-                if let Some(c) = guard.as_ref() {
-                    return Ok(Conn::Cluster(c.clone()));
-                }
-                let c = client.get_async_connection().await.map_err(backend_error)?;
-                *guard = Some(c.clone());
-                Ok(Conn::Cluster(c))
-            }
-        }
-    }
-
     fn token_value(&self, token: Token) -> String {
         format!("{:016x}{token:016x}", self.token_prefix)
     }
@@ -231,7 +126,7 @@ impl RedisStore {
     async fn run_reserve(&self, key: &str, lease: Duration) -> Result<Reservation, StoreError> {
         let token = self.next.fetch_add(1, Ordering::Relaxed);
         let mut pending = PendingReserve {
-            conn: self.conn().await?,
+            conn: self.client.conn().await?,
             key: Self::key(key),
             token: self.token_value(token),
             lease,
@@ -259,7 +154,7 @@ impl RedisStore {
                 .arg("GET")
                 .arg("PX")
                 .arg(lease_ms);
-            let held: redis::RedisResult<Option<Vec<u8>>> = twice(&p.conn, |mut c| {
+            let held: redis::RedisResult<Option<Vec<u8>>> = RedisClient::twice(&p.conn, |mut c| {
                 let set = &set;
                 async move { set.query_async(&mut c).await }
             })
@@ -272,7 +167,7 @@ impl RedisStore {
                 Ok(Some(_)) => {
                     let mut pttl = redis::cmd("PTTL");
                     pttl.arg(&p.key);
-                    let left: i64 = twice(&p.conn, |mut c| {
+                    let left: i64 = RedisClient::twice(&p.conn, |mut c| {
                         let pttl = &pttl;
                         async move { pttl.query_async(&mut c).await }
                     })
@@ -292,7 +187,7 @@ impl RedisStore {
         }
         let mut call = self.reserve.key(&p.key);
         call.arg(&p.token).arg(lease_ms);
-        let reply: Vec<i64> = twice(&p.conn, |mut c| {
+        let reply: Vec<i64> = RedisClient::twice(&p.conn, |mut c| {
             let call = &call;
             async move { call.invoke_async(&mut c).await }
         })
@@ -315,57 +210,19 @@ impl RedisStore {
         token: Token,
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
-        let conn = self.conn().await?;
+        let conn = self.client.conn().await?;
         let mut call = script.key(Self::key(key));
         call.arg(self.token_value(token));
         if let Some(ttl) = ttl {
             call.arg(ttl.as_millis().max(1) as u64);
         }
-        let _: i64 = twice(&conn, |mut c| {
+        let _: i64 = RedisClient::twice(&conn, |mut c| {
             let call = &call;
             async move { call.invoke_async(&mut c).await }
         })
         .await
         .map_err(backend_error)?;
         Ok(())
-    }
-
-    /// Runs an arbitrary script (the shared rate limiter uses this connection too).
-    pub(crate) async fn eval<T: redis::FromRedisValue + Send>(
-        &self,
-        script: &Script,
-        keys: &[String],
-        args: &[u64],
-    ) -> Result<T, StoreError> {
-        let conn = self.conn().await?;
-        let mut call = script.prepare_invoke();
-        for k in keys {
-            call.key(k);
-        }
-        for a in args {
-            call.arg(*a);
-        }
-        twice(&conn, |mut c| {
-            let call = &call;
-            async move { call.invoke_async(&mut c).await }
-        })
-        .await
-        .map_err(backend_error)
-    }
-}
-
-/// Runs a call, and once more if it failed because the connection had dropped (Redis
-/// restarted): the connection manager reconnects on such an error and the second call waits
-/// for that, so the first request after a restart is not refused. Every call here may run
-/// twice: a reserve recognises its own token, commit and release compare it, PING reads
-/// (a shared rate limit may count that one request twice).
-async fn twice<T, Fut>(conn: &Conn, call: impl Fn(Conn) -> Fut) -> redis::RedisResult<T>
-where
-    Fut: std::future::Future<Output = redis::RedisResult<T>>,
-{
-    match call(conn.clone()).await {
-        Err(e) if e.is_unrecoverable_error() => call(conn.clone()).await,
-        done => done,
     }
 }
 
@@ -421,44 +278,6 @@ impl Drop for PendingReserve {
     }
 }
 
-/// Either connection, as one `ConnectionLike` for scripts.
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(
-        &'a mut self,
-        cmd: &'a redis::Cmd,
-    ) -> redis::RedisFuture<'a, redis::Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
-        }
-    }
-}
-
 impl DedupStore for RedisStore {
     fn reserve<'a>(&'a self, key: &'a str, lease: Duration) -> StoreFuture<'a, Reservation> {
         Box::pin(self.run_reserve(key, lease))
@@ -473,22 +292,6 @@ impl DedupStore for RedisStore {
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            let conn = self.conn().await?;
-            let ping = redis::cmd("PING");
-            let pong: String = twice(&conn, |mut c| {
-                let ping = &ping;
-                async move { ping.query_async(&mut c).await }
-            })
-            .await
-            .map_err(backend_error)?;
-            if pong == "PONG" {
-                Ok(())
-            } else {
-                Err(StoreError::Backend(format!(
-                    "unexpected PING reply {pong:?}"
-                )))
-            }
-        })
+        Box::pin(self.client.ping())
     }
 }

@@ -1,13 +1,15 @@
 //! The shape shared by every synchronous check: look at the request (possibly annotate
-//! it), then either pass it on or answer it. One `Layer`/`Service` pair serves them all,
-//! so each check file holds only its rule and its tests.
+//! it), then either pass it on or answer it.
+//!
+//! Each check file holds only its rule (a [`Check`]) and its tests, and declares its layer
+//! with [`check_layer!`]: `FooLayer::new(rule)` builds `Foo<S>`, the same shape as every
+//! other layer here (tower-http's), without hand-copied `Service` code.
 
 use std::convert::Infallible;
 use std::ops::ControlFlow;
-use std::task::{Context, Poll};
 
 use http::Request;
-use tower::{Layer, Service};
+use tower::Service;
 
 use super::ResponseFuture;
 use crate::respond::HttpResponse;
@@ -19,54 +21,80 @@ pub trait Check<B> {
     fn check(&self, req: &mut Request<B>) -> ControlFlow<HttpResponse>;
 }
 
-/// Applies a [`Check`] in front of a service.
-#[derive(Debug, Clone)]
-pub struct CheckLayer<C> {
-    check: C,
-}
-
-impl<C> CheckLayer<C> {
-    /// A layer running `check`.
-    pub fn new(check: C) -> Self {
-        CheckLayer { check }
-    }
-}
-
-impl<S, C: Clone> Layer<S> for CheckLayer<C> {
-    type Service = Checked<S, C>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Checked {
-            inner,
-            check: self.check.clone(),
-        }
-    }
-}
-
-/// The service built by [`CheckLayer`].
-#[derive(Debug, Clone)]
-pub struct Checked<S, C> {
-    inner: S,
-    check: C,
-}
-
-impl<S, C, B> Service<Request<B>> for Checked<S, C>
+/// Runs `rule`, then `inner` if the rule let the request through: the body of every
+/// check layer's `call`.
+pub(crate) fn call<B, C, S>(rule: &C, inner: &mut S, mut req: Request<B>) -> ResponseFuture
 where
     C: Check<B>,
     S: Service<Request<B>, Response = HttpResponse, Error = Infallible>,
     S::Future: Send + 'static,
 {
-    type Response = HttpResponse;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        match self.check.check(&mut req) {
-            ControlFlow::Continue(()) => Box::pin(self.inner.call(req)),
-            ControlFlow::Break(answer) => Box::pin(std::future::ready(Ok(answer))),
-        }
+    match rule.check(&mut req) {
+        ControlFlow::Continue(()) => Box::pin(inner.call(req)),
+        ControlFlow::Break(answer) => Box::pin(std::future::ready(Ok(answer))),
     }
 }
+
+/// Declares `$layer` (holding a `$rule`, built by `$layer::new(rule)`) and the service it
+/// builds, `$service<S>`, which runs the rule in front of `S`.
+macro_rules! check_layer {
+    ($(#[$doc:meta])* $layer:ident => $service:ident($rule:ty)) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $layer {
+            rule: $rule,
+        }
+
+        impl $layer {
+            /// A layer running `rule`.
+            pub fn new(rule: $rule) -> Self {
+                $layer { rule }
+            }
+        }
+
+        impl<S> tower::Layer<S> for $layer {
+            type Service = $service<S>;
+            fn layer(&self, inner: S) -> Self::Service {
+                $service {
+                    inner,
+                    rule: self.rule.clone(),
+                }
+            }
+        }
+
+        #[doc = concat!("The service built by [`", stringify!($layer), "`].")]
+        #[derive(Debug, Clone)]
+        pub struct $service<S> {
+            inner: S,
+            rule: $rule,
+        }
+
+        impl<S, B> tower::Service<http::Request<B>> for $service<S>
+        where
+            $rule: $crate::layers::check::Check<B>,
+            S: tower::Service<
+                http::Request<B>,
+                Response = $crate::respond::HttpResponse,
+                Error = std::convert::Infallible,
+            >,
+            S::Future: Send + 'static,
+        {
+            type Response = $crate::respond::HttpResponse;
+            type Error = std::convert::Infallible;
+            type Future = $crate::layers::ResponseFuture;
+
+            fn poll_ready(
+                &mut self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), std::convert::Infallible>> {
+                self.inner.poll_ready(cx)
+            }
+
+            fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                $crate::layers::check::call(&self.rule, &mut self.inner, req)
+            }
+        }
+    };
+}
+
+pub(crate) use check_layer;

@@ -23,21 +23,16 @@ use http::Request;
 use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
-use super::signature::SignedIdHeader;
 use super::{request_id, ResponseFuture};
 use crate::config::{DedupKeyConfig, DedupSource, OnStoreError};
+use crate::context::{DeliveryId, SignedIdHeader, UpstreamAccepted};
 use crate::dedup::{with_timeout, DedupStore, Reservation};
 use crate::error::Rejection;
-use crate::forward::UpstreamAccepted;
 use crate::metrics::RouteMetrics;
 use crate::respond::{self, HttpResponse};
 
 /// Ids longer than this are stored by their SHA-256, bounding memory per entry.
 const MAX_ID_LEN: usize = 200;
-
-/// The delivery id of a request, for `X-Hookwall-Delivery-Id` upstream.
-#[derive(Debug, Clone)]
-pub struct DeliveryId(pub Arc<str>);
 
 /// Store timings and the failure policy, from `[dedup]`.
 #[derive(Debug, Clone, Copy)]

@@ -19,23 +19,23 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use serde_json::Value;
 
-use super::check::{Check, CheckLayer};
-use super::signature::VerifiedKey;
+use super::check::{check_layer, Check};
+use crate::context::VerifiedKey;
 use crate::respond::{self, HttpResponse};
 use crate::verify::presets::HandshakeKind;
 use crate::verify::Verifier;
 
 /// Answers one provider's control request.
 #[derive(Debug, Clone)]
-pub struct Handshake {
+pub struct ProviderHandshake {
     kind: HandshakeKind,
     verifier: Arc<Verifier>,
 }
 
-impl Handshake {
+impl ProviderHandshake {
     /// `verifier` supplies the matched key for Zoom's token.
     pub fn new(kind: HandshakeKind, verifier: Arc<Verifier>) -> Self {
-        Handshake { kind, verifier }
+        ProviderHandshake { kind, verifier }
     }
 
     /// Whether this kind runs before the signature check (unsigned pings).
@@ -117,10 +117,12 @@ impl Handshake {
     }
 }
 
-/// Handshake answering as a layer.
-pub type HandshakeLayer = CheckLayer<Handshake>;
+check_layer! {
+    /// Provider control requests, answered by the gateway (outcome `handshake`).
+    HandshakeLayer => Handshake(ProviderHandshake)
+}
 
-impl Check<Bytes> for Handshake {
+impl Check<Bytes> for ProviderHandshake {
     fn check(&self, req: &mut Request<Bytes>) -> ControlFlow<HttpResponse> {
         // A control request is answered here: the "rejection" is the provider's answer.
         match self.answer(req) {

@@ -9,30 +9,32 @@ use std::sync::Arc;
 use http::Request;
 use ipnet::IpNet;
 
-use super::check::{Check, CheckLayer};
+use super::check::{check_layer, Check};
 use super::request_id;
 use crate::client_ip::is_in;
 use crate::context::RequestContext;
 use crate::error::Rejection;
 use crate::respond::{self, HttpResponse};
 
-/// Refuses clients outside `nets`.
+/// The networks a route accepts clients from.
 #[derive(Debug, Clone)]
-pub struct IpAllow {
+pub struct AllowedNets {
     nets: Arc<[IpNet]>,
 }
 
-impl IpAllow {
+impl AllowedNets {
     /// Allows exactly these networks (callers skip the layer for an empty list).
     pub fn new(nets: Vec<IpNet>) -> Self {
-        IpAllow { nets: nets.into() }
+        AllowedNets { nets: nets.into() }
     }
 }
 
-/// The IP allowlist as a layer.
-pub type IpAllowLayer = CheckLayer<IpAllow>;
+check_layer! {
+    /// The IP allowlist: `403 ip_not_allowed` for clients outside the route's networks.
+    IpAllowLayer => IpAllow(AllowedNets)
+}
 
-impl<B> Check<B> for IpAllow {
+impl<B> Check<B> for AllowedNets {
     fn check(&self, req: &mut Request<B>) -> ControlFlow<HttpResponse> {
         let allowed = req
             .extensions()
@@ -58,7 +60,7 @@ mod tests {
     #[tokio::test]
     async fn allows_listed_and_refuses_others() {
         let svc = ServiceBuilder::new()
-            .layer(IpAllowLayer::new(IpAllow::new(vec!["10.0.0.0/8"
+            .layer(IpAllowLayer::new(AllowedNets::new(vec!["10.0.0.0/8"
                 .parse()
                 .unwrap()])))
             .service(echo());

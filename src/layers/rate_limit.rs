@@ -53,7 +53,7 @@ return {1, 0}
 /// A limit enforced together by every instance through Redis.
 #[derive(Debug)]
 pub struct SharedLimiter<C: Clock = DefaultClock> {
-    redis: Arc<crate::dedup::RedisStore>,
+    redis: Arc<crate::redis_client::RedisClient>,
     script: redis::Script,
     key_prefix: String,
     by: RateLimitBy,
@@ -121,7 +121,7 @@ impl<C: Clock + Clone> Limiter<C> {
     /// Makes this (local) limiter the fallback of a Redis-shared one for `route`.
     pub fn shared(
         self,
-        redis: Arc<crate::dedup::RedisStore>,
+        redis: Arc<crate::redis_client::RedisClient>,
         route: &str,
         cfg: &RateLimitConfig,
         call_timeout: Duration,

@@ -11,39 +11,30 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Request;
 
-use super::check::{Check, CheckLayer};
+use super::check::{check_layer, Check};
 use super::request_id;
+use crate::context::{SignedIdHeader, VerifiedKey};
 use crate::error::Rejection;
 use crate::metrics::RouteMetrics;
 use crate::respond::{self, HttpResponse};
 use crate::verify::{SignedRequest, Verdict, Verifier};
 
-/// The index (in the route's `secrets`) of the secret that verified the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VerifiedKey(pub usize);
-
-/// The header whose value the valid signature covered as the delivery id. Dedup takes the
-/// id from it, so an unsigned look-alike header (Svix's `svix-id` beside a `webhook-*`
-/// signature) cannot choose which id a delivery claims.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedIdHeader(pub http::HeaderName);
-
-/// Verifies with a route's scheme and keys.
+/// A route's scheme and keys, and the URL it is called at.
 #[derive(Debug, Clone)]
-pub struct SignatureCheck {
+pub struct Verification {
     verifier: Arc<Verifier>,
     public_url: Option<Arc<str>>,
     metrics: Arc<RouteMetrics>,
 }
 
-impl SignatureCheck {
+impl Verification {
     /// `public_url` is the URL the provider calls, for schemes that sign it.
     pub fn new(
         verifier: Arc<Verifier>,
         public_url: Option<Arc<str>>,
         metrics: Arc<RouteMetrics>,
     ) -> Self {
-        SignatureCheck {
+        Verification {
             verifier,
             public_url,
             metrics,
@@ -51,10 +42,12 @@ impl SignatureCheck {
     }
 }
 
-/// Signature verification as a layer.
-pub type SignatureLayer = CheckLayer<SignatureCheck>;
+check_layer! {
+    /// Signature verification over the raw body: `401 missing_signature` / `invalid_signature`.
+    SignatureLayer => Signature(Verification)
+}
 
-impl Check<Bytes> for SignatureCheck {
+impl Check<Bytes> for Verification {
     fn check(&self, req: &mut Request<Bytes>) -> ControlFlow<HttpResponse> {
         // The provider signed the URL it called, query included.
         let url = self

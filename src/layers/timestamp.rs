@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Request;
 
-use super::check::{Check, CheckLayer};
+use super::check::{check_layer, Check};
 use super::request_id;
 use crate::clock::Clock;
 use crate::config::Window;
@@ -55,8 +55,10 @@ impl TimestampWindow {
     }
 }
 
-/// The timestamp window as a layer.
-pub type TimestampLayer = CheckLayer<TimestampWindow>;
+check_layer! {
+    /// The timestamp window: `401 timestamp_out_of_window`.
+    TimestampLayer => Timestamp(TimestampWindow)
+}
 
 impl Check<Bytes> for TimestampWindow {
     fn check(&self, req: &mut Request<Bytes>) -> ControlFlow<HttpResponse> {

@@ -240,7 +240,7 @@ async fn upstream_connections_are_kept_alive_and_reused() {
     // Sequential requests: at most one upstream connection per worker thread.
     let opened = accepted.load(std::sync::atomic::Ordering::SeqCst);
     assert!(
-        opened <= hookwall::server::workers::count(),
+        opened <= hookwall::transport::workers::count(),
         "{opened} upstream connections for 8 sequential requests"
     );
 }

@@ -267,10 +267,51 @@ async fn slow_headers_get_408_and_are_cut_off() {
     );
 }
 
+/// `read_timeout` bounds a request head, not the wait for the next request: a keep-alive
+/// connection stays open past it, until `idle_timeout`.
+#[tokio::test]
+async fn keep_alive_connections_live_until_idle_timeout_not_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "idle_timeout = \"3s\"",
+        "",
+        &standard_route(&up.url(), ""),
+    ))
+    .await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..2 {
+        s.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 404"));
+        // Twice read_timeout (1s) of silence: still open, and still served.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+                .await
+                .is_err(),
+            "closed before idle_timeout"
+        );
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection not closed after idle_timeout"
+    );
+}
+
 #[tokio::test]
 async fn an_idle_keep_alive_connection_closing_is_not_a_rejection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (_up, gw) = setup("").await;
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "idle_timeout = \"1s\"",
+        "",
+        &standard_route(&up.url(), ""),
+    ))
+    .await;
     let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     s.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -278,8 +319,8 @@ async fn an_idle_keep_alive_connection_closing_is_not_a_rejection() {
     let mut buf = vec![0u8; 4096];
     let n = s.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 404"));
-    // Idle past read_timeout (1s): the gateway may close the connection, but no request
-    // was cut off, so nothing counts as read_timeout.
+    // Idle past idle_timeout (1s): the gateway closes the connection, but no request was
+    // cut off, so nothing counts as read_timeout.
     let closed = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await;
     assert!(
         matches!(closed, Ok(Ok(0)) | Ok(Err(_))),

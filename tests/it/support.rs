@@ -11,7 +11,7 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use hookwall::clock::FakeClock;
 use hookwall::config::compile_str;
-use hookwall::server::Gateway;
+use hookwall::gateway::Gateway;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -255,7 +255,6 @@ impl TestGateway {
         stores: hookwall::dedup::Stores,
     ) -> Self {
         let clock = Arc::new(FakeClock::at(NOW));
-        let grace = cfg.server.shutdown_grace;
         let proxy = TcpListener::bind(cfg.server.listen).await.unwrap();
         let admin = TcpListener::bind(cfg.admin.listen).await.unwrap();
         let (addr, admin_addr) = (proxy.local_addr().unwrap(), admin.local_addr().unwrap());
@@ -269,12 +268,7 @@ impl TestGateway {
             gateway.clone(),
             wait(rx.clone()),
         ));
-        let done = tokio::spawn(hookwall::server::run(
-            proxy,
-            gateway.clone(),
-            wait(rx),
-            grace,
-        ));
+        let done = tokio::spawn(hookwall::transport::run(proxy, gateway.clone(), wait(rx)));
         TestGateway {
             addr,
             admin: admin_addr,
@@ -310,6 +304,20 @@ impl TestGateway {
     pub(crate) async fn metric(&self, sample: &str) -> f64 {
         let text = get(&self.admin_url("/metrics"), &[]).await.2;
         metric_value(&text, sample).unwrap_or(0.0)
+    }
+
+    /// Waits (up to 5 s) until a sample reaches `value`: for counts made by another task
+    /// after the client already saw its answer (a connection closed, then counted).
+    pub(crate) async fn metric_reaches(&self, sample: &str, value: f64) -> f64 {
+        let mut last = 0.0;
+        for _ in 0..500 {
+            last = self.metric(sample).await;
+            if last >= value {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        last
     }
 }
 

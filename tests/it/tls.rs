@@ -85,7 +85,7 @@ async fn tls_gateway(
         write(&dir, "key.pem", &c.key_pem),
     );
     let text = config_with(
-        &format!("tls = {{ cert = \"{cert}\", key = \"{key}\" }}"),
+        &format!("idle_timeout = \"1s\"\ntls = {{ cert = \"{cert}\", key = \"{key}\" }}"),
         "",
         &standard_route(&up.url(), ""),
     );
@@ -200,8 +200,8 @@ fn check_refuses_unreadable_or_mismatched_tls_files() {
     );
 }
 
-/// `read_timeout` (1s here) bounds TLS connections like plain ones: one that says nothing
-/// after the handshake is closed, and a stalled head is counted as `read_timeout`.
+/// TLS connections are bounded like plain ones: one that says nothing after the handshake
+/// is closed after `idle_timeout` (1s here), and a stalled head is counted as `read_timeout`.
 #[tokio::test]
 async fn idle_and_stalled_tls_connections_are_closed_within_read_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -229,8 +229,11 @@ async fn idle_and_stalled_tls_connections_are_closed_within_read_timeout() {
         .unwrap();
     assert!(closed_within(stalled).await, "stalled TLS head still open");
     assert_eq!(
-        gw.metric(r#"hookwall_rejections_total{route="_unknown",reason="read_timeout"}"#)
-            .await,
+        gw.metric_reaches(
+            r#"hookwall_rejections_total{route="_unknown",reason="read_timeout"}"#,
+            1.0
+        )
+        .await,
         1.0
     );
 }

@@ -50,39 +50,39 @@ where
 
 /// Buffers the body up to `max_body` within the read deadline.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLayer {
+pub struct BodyLimitLayer {
     max_body: usize,
     read_timeout: Duration,
 }
 
-impl BodyLayer {
+impl BodyLimitLayer {
     /// A cap and a deadline, both already validated.
     pub fn new(max_body: usize, read_timeout: Duration) -> Self {
-        BodyLayer {
+        BodyLimitLayer {
             max_body,
             read_timeout,
         }
     }
 }
 
-impl<S> Layer<S> for BodyLayer {
-    type Service = ReadBody<S>;
+impl<S> Layer<S> for BodyLimitLayer {
+    type Service = BodyLimit<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        ReadBody {
+        BodyLimit {
             inner,
             layer: *self,
         }
     }
 }
 
-/// The service built by [`BodyLayer`].
+/// The service built by [`BodyLimitLayer`].
 #[derive(Debug, Clone)]
-pub struct ReadBody<S> {
+pub struct BodyLimit<S> {
     inner: S,
-    layer: BodyLayer,
+    layer: BodyLimitLayer,
 }
 
-impl<S, B> Service<Request<B>> for ReadBody<S>
+impl<S, B> Service<Request<B>> for BodyLimit<S>
 where
     S: Service<Request<Bytes>, Response = HttpResponse, Error = Infallible>
         + Clone
@@ -169,7 +169,7 @@ mod tests {
     #[tokio::test]
     async fn exact_bytes_pass_through() {
         let svc = ServiceBuilder::new()
-            .layer(BodyLayer::new(16, Duration::from_secs(1)))
+            .layer(BodyLimitLayer::new(16, Duration::from_secs(1)))
             .service(echo());
         let body = Bytes::from_static(b"{ \"a\" :\t1 }\xff");
         let resp = svc
@@ -182,7 +182,7 @@ mod tests {
     #[tokio::test]
     async fn declared_length_over_cap_is_413_without_reading() {
         let svc = ServiceBuilder::new()
-            .layer(BodyLayer::new(16, Duration::from_secs(1)))
+            .layer(BodyLimitLayer::new(16, Duration::from_secs(1)))
             .service(echo());
         // A body that would hang forever if read: the 413 must come from the header alone.
         let mut req = with_ctx(Pending);
@@ -198,7 +198,7 @@ mod tests {
     #[tokio::test]
     async fn streamed_body_over_cap_is_413() {
         let svc = ServiceBuilder::new()
-            .layer(BodyLayer::new(4, Duration::from_secs(1)))
+            .layer(BodyLimitLayer::new(4, Duration::from_secs(1)))
             .service(echo());
         let resp = svc
             .oneshot(with_ctx(Full::new(Bytes::from_static(b"12345"))))
@@ -213,7 +213,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn slow_body_is_408() {
         let svc = ServiceBuilder::new()
-            .layer(BodyLayer::new(16, Duration::from_secs(2)))
+            .layer(BodyLimitLayer::new(16, Duration::from_secs(2)))
             .service(echo());
         let resp = svc.oneshot(with_ctx(Pending)).await.unwrap();
         assert_eq!(

@@ -1,0 +1,33 @@
+//! Every default the config applies when a key is omitted, named once. `gateway.toml.example`
+//! and `docs/CONFIG.md` show the same values; the config tests check a few of them.
+
+use std::time::Duration;
+
+/// `server.listen`.
+pub const LISTEN: &str = "0.0.0.0:8080";
+/// `admin.listen`: loopback unless configured otherwise (CONTRACT §6).
+pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
+/// `server.max_body`, and each route's unless it sets its own.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// `server.read_timeout`: the request head, and the body, must arrive within this.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// `server.write_timeout`: a write to a client may make no progress for this long.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// `server.idle_timeout`: a keep-alive connection may sit between requests this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// `server.max_concurrency`.
+pub const MAX_CONCURRENCY: usize = 1024;
+/// `server.shutdown_grace`.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// `dedup.call_timeout`.
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(250);
+/// `dedup.ttl`: covers Stripe's ~3-day retry horizon.
+pub const DEDUP_TTL: Duration = Duration::from_secs(72 * 3600);
+/// `dedup.lease`.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// `dedup.max_entries`.
+pub const MAX_ENTRIES: usize = 1_000_000;
+/// A route's `timeout`.
+pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A generic route's `tolerance` when it has a `timestamp_header`.
+pub const GENERIC_TOLERANCE: Duration = Duration::from_secs(300);

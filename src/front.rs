@@ -1,0 +1,151 @@
+//! The request front: what every request on the proxy listener goes through before its
+//! route's stack (CONTRACT §3, checks 1 and 2) and after it.
+//!
+//! Route match (`404 unknown_route`, `405 method_not_allowed` with `Allow`), load shedding
+//! (`503 overloaded` past `max_concurrency`), the request context (id, real client IP),
+//! then the route's stack (`stack.rs`); and on the way out, one count and one log line per
+//! request. Refusals made before a request exists (a stalled head, what the HTTP parser
+//! refused) are counted here too, under the `_unknown` route.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use http::header::ALLOW;
+use http::{HeaderValue, Request};
+use hyper::body::Incoming;
+use tower::ServiceExt;
+
+use crate::access_log::Entry;
+use crate::client_ip::{canonical, client_ip, is_in};
+use crate::context::{Outcome, RequestContext};
+use crate::error::Rejection;
+use crate::gateway::Gateway;
+use crate::metrics::{Metrics, RouteMetrics, UNKNOWN_ROUTE};
+use crate::respond::{self, HttpResponse};
+use crate::stack::Route;
+
+impl Gateway {
+    /// Handles one request on the proxy listener. Never fails: every problem is an answer.
+    pub(crate) async fn handle(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        peer: SocketAddr,
+        https: bool,
+    ) -> HttpResponse {
+        let received = tokio::time::Instant::now();
+        let request_id = self.ids.next_id();
+        let live = self.live.load_full();
+        let routes = &live.routes;
+        let Some(route) = routes.get(req.uri().path()).cloned() else {
+            let resp = respond::rejection(&request_id, Rejection::UnknownRoute);
+            self.finish(
+                &routes.unknown,
+                UNKNOWN_ROUTE,
+                &request_id,
+                peer.ip(),
+                &resp,
+                received,
+            );
+            return resp;
+        };
+        let name = route.config.name.as_str();
+        let trusted = &live.config().server.trusted_proxies;
+        let client = client_ip(peer.ip(), req.headers(), trusted);
+
+        let resp = if !route.config.methods.contains(req.method()) {
+            method_not_allowed(&request_id, &route)
+        } else if let Ok(_permit) = live.shedder.clone().try_acquire_owned() {
+            let _in_flight = InFlight::count(&self.shared.metrics);
+            req.extensions_mut().insert(RequestContext {
+                request_id: request_id.clone(),
+                peer,
+                client_ip: client,
+                peer_trusted: is_in(trusted, canonical(peer.ip())),
+                received,
+                https,
+            });
+            let Ok(resp) = route.service.clone().oneshot(req).await;
+            resp
+        } else {
+            respond::rejection(&request_id, Rejection::Overloaded)
+        };
+        self.finish(&route.metrics, name, &request_id, client, &resp, received);
+        resp
+    }
+
+    /// Counts and logs a refusal made before any request existed (a stalled head, a head
+    /// the HTTP parser refused); returns the id it was logged under.
+    pub(crate) fn connection_rejection(&self, rejection: Rejection, peer: SocketAddr) -> Arc<str> {
+        let request_id = self.ids.next_id();
+        self.live
+            .load()
+            .routes
+            .unknown
+            .record(Outcome::Rejected(rejection));
+        self.access_log.record(&Entry {
+            request_id: &request_id,
+            route: UNKNOWN_ROUTE,
+            outcome: Outcome::Rejected(rejection),
+            status: rejection.status().as_u16(),
+            latency: std::time::Duration::ZERO,
+            client: peer.ip(),
+        });
+        request_id
+    }
+
+    /// Counts and logs a finished request.
+    fn finish(
+        &self,
+        metrics: &RouteMetrics,
+        route: &str,
+        request_id: &str,
+        client: IpAddr,
+        resp: &HttpResponse,
+        received: tokio::time::Instant,
+    ) {
+        let outcome = respond::outcome_of(resp);
+        let latency = received.elapsed();
+        metrics.record(outcome);
+        metrics.request_duration.observe(latency.as_secs_f64());
+        self.access_log.record(&Entry {
+            request_id,
+            route,
+            outcome,
+            status: resp.status().as_u16(),
+            latency,
+            client,
+        });
+    }
+}
+
+/// `405` with the route's methods in `Allow`.
+fn method_not_allowed(request_id: &str, route: &Route) -> HttpResponse {
+    let mut resp = respond::rejection(request_id, Rejection::MethodNotAllowed);
+    let allow = route
+        .config
+        .methods
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        resp.headers_mut().insert(ALLOW, v);
+    }
+    resp
+}
+
+/// Counts a request in `hookwall_in_flight` however it ends (including cancellation).
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn count(metrics: &'a Metrics) -> Self {
+        metrics.in_flight.inc();
+        InFlight(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}

@@ -1,0 +1,175 @@
+//! The gateway's state: the live table (routes, load shedder, connection settings) behind
+//! one atomic pointer, what every route shares (stores, metrics, clock), and reload.
+//!
+//! One build path for everything that reads a config: `config::compile` → [`build`] →
+//! [`Live`]. `hookwall check` runs both steps and throws the result away; `hookwall run`
+//! keeps it; a reload (SIGHUP or `POST /reload`) runs them on the file again, refuses a
+//! change that only a restart can apply ([`restart`]), and otherwise swaps the whole table
+//! at once: requests in flight finish on the table they started with.
+
+pub mod build;
+pub mod restart;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::access_log::AccessLog;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{compile_file, compile_str, CompileErrors, Config};
+use crate::context::RequestIds;
+use crate::dedup::{DedupStore, Stores};
+use crate::metrics::Metrics;
+use crate::stack::Shared;
+use crate::transport::tls::Termination;
+
+pub use build::{BuildError, Live};
+pub use restart::RestartRequired;
+
+/// Everything the listeners share.
+#[derive(Debug)]
+pub struct Gateway {
+    pub(crate) live: ArcSwap<Live>,
+    pub(crate) shared: Shared,
+    pub(crate) ids: RequestIds,
+    pub(crate) access_log: AccessLog,
+    /// The certificate resolver and acceptor when `[server] tls` is set.
+    tls: Option<Termination>,
+}
+
+/// Why a reload (or a check against the running gateway) was refused. The running config
+/// keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file does not compile.
+    #[error("{0}")]
+    Invalid(CompileErrors),
+    /// It compiled but could not be built.
+    #[error("{0}")]
+    Build(#[from] BuildError),
+    /// It changes settings that take effect on restart only.
+    #[error("{}", restart::describe(.0))]
+    RestartRequired(Vec<RestartRequired>),
+}
+
+impl ReloadError {
+    /// One line per problem, for `POST /reload`'s `details` and `check --against-running`.
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            ReloadError::Invalid(e) => e.lines(),
+            ReloadError::Build(e) => vec![e.to_string()],
+            ReloadError::RestartRequired(changes) => {
+                changes.iter().map(ToString::to_string).collect()
+            }
+        }
+    }
+}
+
+impl Gateway {
+    /// A gateway for `config` with the system clock and the configured stores.
+    pub fn new(config: Config) -> Result<Arc<Self>, BuildError> {
+        let stores = crate::dedup::build(&config.dedup)?;
+        Self::with_parts(config, stores, Arc::new(SystemClock))
+    }
+
+    /// A gateway with explicit stores and clock (tests, embedding).
+    pub fn with_parts(
+        config: Config,
+        stores: Stores,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, BuildError> {
+        let shared = Shared {
+            store: stores.dedup,
+            redis: stores.redis,
+            metrics: Arc::new(Metrics::default()),
+            clock,
+        };
+        let tls = match &config.server.tls {
+            Some((_, key)) => Some(Termination::new(key.clone())?),
+            None => None,
+        };
+        let live = build::live(config, &shared, None)?;
+        shared.metrics.reload_succeeded_now();
+        Ok(Arc::new(Gateway {
+            live: ArcSwap::from_pointee(live),
+            shared,
+            ids: RequestIds::default(),
+            access_log: AccessLog::default(),
+            tls,
+        }))
+    }
+
+    /// The metric families.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The dedup store.
+    pub fn store(&self) -> &Arc<dyn DedupStore> {
+        &self.shared.store
+    }
+
+    /// The live table.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// The TLS acceptor, when the proxy listener terminates TLS.
+    pub(crate) fn tls_acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        self.tls.as_ref().map(Termination::acceptor)
+    }
+
+    /// Re-reads the config file and swaps in the new table only if all of it builds and
+    /// nothing in it needs a restart. Counted and logged either way.
+    pub fn reload(&self) -> Result<(), ReloadError> {
+        let current = self.live.load_full();
+        let source = current.config().source().to_owned();
+        let result = compile_file(&source)
+            .map_err(ReloadError::Invalid)
+            .and_then(|config| self.prepare(config, &current, &self.shared));
+        match result {
+            Ok(live) => {
+                if let (Some(tls), Some((_, key))) = (&self.tls, &live.config().server.tls) {
+                    // A renewed certificate, for new connections; open ones keep theirs.
+                    tls.replace(key.clone());
+                }
+                self.live.store(Arc::new(live));
+                self.shared.metrics.reload(true);
+                tracing::info!(config = %source.display(), "config reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.metrics.reload(false);
+                tracing::error!(error = %e, "config reload refused; the previous config keeps serving");
+                Err(e)
+            }
+        }
+    }
+
+    /// What a reload with `text` as the config file would do, without doing it (for
+    /// `hookwall check --against-running`). Environment secrets are read here, as a
+    /// reload would read them.
+    pub fn check_candidate(&self, text: &str) -> Result<(), ReloadError> {
+        let current = self.live.load_full();
+        let config = compile_str(text, current.config().source()).map_err(ReloadError::Invalid)?;
+        // Built against throwaway metrics, so a dry run adds no series to /metrics.
+        let dry = Shared {
+            metrics: Arc::new(Metrics::default()),
+            ..self.shared.clone()
+        };
+        self.prepare(config, &current, &dry).map(drop)
+    }
+
+    fn prepare(
+        &self,
+        config: Config,
+        current: &Live,
+        shared: &Shared,
+    ) -> Result<Live, ReloadError> {
+        let refused = restart::changes(current.config(), &config);
+        if !refused.is_empty() {
+            return Err(ReloadError::RestartRequired(refused));
+        }
+        Ok(build::live(config, shared, Some(current))?)
+    }
+}
