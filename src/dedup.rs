@@ -92,6 +92,10 @@ pub trait DedupStore: Send + Sync + std::fmt::Debug + 'static {
     fn release<'a>(&'a self, key: &'a str, token: Token) -> StoreFuture<'a, ()>;
     /// Whether the store answers (for `/readyz`).
     fn ping(&self) -> StoreFuture<'_, ()>;
+    /// How many ids the store holds, where that is cheap to know (the memory store).
+    fn entries(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Runs a store call with the configured per-call timeout.

@@ -85,6 +85,13 @@ pub struct Metrics {
     /// Requests currently being handled.
     pub in_flight: Gauge,
     last_reload_success: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Ids the memory store holds (set when `/metrics` is read).
+    pub dedup_entries: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
 }
 
 impl Default for Metrics {
@@ -98,12 +105,35 @@ impl Default for Metrics {
         let upstream_duration =
             HistogramFamily::new_with_constructor(latency_histogram as fn() -> Histogram);
         let dedup_store_errors = Family::default();
-        let config_reloads = Family::default();
+        let config_reloads: Family<ResultLabel, Counter> = Family::default();
         let key_matched = Family::default();
         let timestamp_skew =
             HistogramFamily::new_with_constructor(skew_histogram as fn() -> Histogram);
         let in_flight = Gauge::default();
         let last_reload_success = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let dedup_entries = Gauge::default();
+        let build_info: Family<BuildLabels, Gauge> = Family::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "hookwall_build_info",
+            "The running hookwall's version (always 1)",
+            build_info,
+        );
+        registry.register(
+            "hookwall_dedup_entries",
+            "Delivery ids the memory store holds (delivered and in flight)",
+            dedup_entries.clone(),
+        );
+        // CPU, memory, open descriptors, start time: the standard process_* set.
+        if let Err(error) =
+            kubert_prometheus_process::register(registry.sub_registry_with_prefix("process"))
+        {
+            tracing::warn!(%error, "process metrics are not available");
+        }
         // Counter names are registered without `_total`; the encoder appends it.
         registry.register(
             "hookwall_requests",
@@ -161,7 +191,11 @@ impl Default for Metrics {
             last_reload_success.clone(),
         );
         for result in ["ok", "error"] {
-            config_reloads.get_or_create_owned(&ResultLabel { result });
+            drop(
+                config_reloads
+                    .get_or_create(&ResultLabel { result })
+                    .clone(),
+            );
         }
         Metrics {
             registry,
@@ -176,6 +210,7 @@ impl Default for Metrics {
             timestamp_skew,
             in_flight,
             last_reload_success,
+            dedup_entries,
         }
     }
 }
@@ -243,14 +278,17 @@ impl Metrics {
     pub fn route(&self, route: &str, key_labels: &[String]) -> Arc<RouteMetrics> {
         let r = || route.to_owned();
         let outcome = |outcome| {
-            self.requests.get_or_create_owned(&OutcomeLabels {
-                route: r(),
-                outcome,
-            })
+            self.requests
+                .get_or_create(&OutcomeLabels {
+                    route: r(),
+                    outcome,
+                })
+                .clone()
         };
         let class = |class| {
             self.upstream_responses
-                .get_or_create_owned(&ClassLabels { route: r(), class })
+                .get_or_create(&ClassLabels { route: r(), class })
+                .clone()
         };
         Arc::new(RouteMetrics {
             requests: [
@@ -260,33 +298,41 @@ impl Metrics {
                 outcome("handshake"),
             ],
             rejections: std::array::from_fn(|i| {
-                self.rejections.get_or_create_owned(&ReasonLabels {
-                    route: r(),
-                    reason: Rejection::ALL_REASONS[i],
-                })
+                self.rejections
+                    .get_or_create(&ReasonLabels {
+                        route: r(),
+                        reason: Rejection::ALL_REASONS[i],
+                    })
+                    .clone()
             }),
             upstream_class: [class("2xx"), class("3xx"), class("4xx"), class("5xx")],
             request_duration: self
                 .request_duration
-                .get_or_create_owned(&RouteLabel { route: r() }),
+                .get_or_create(&RouteLabel { route: r() })
+                .clone(),
             upstream_duration: self
                 .upstream_duration
-                .get_or_create_owned(&RouteLabel { route: r() }),
+                .get_or_create(&RouteLabel { route: r() })
+                .clone(),
             dedup_store_errors: self
                 .dedup_store_errors
-                .get_or_create_owned(&RouteLabel { route: r() }),
+                .get_or_create(&RouteLabel { route: r() })
+                .clone(),
             key_matched: key_labels
                 .iter()
                 .map(|key| {
-                    self.key_matched.get_or_create_owned(&KeyLabels {
-                        route: r(),
-                        key: key.clone(),
-                    })
+                    self.key_matched
+                        .get_or_create(&KeyLabels {
+                            route: r(),
+                            key: key.clone(),
+                        })
+                        .clone()
                 })
                 .collect(),
             timestamp_skew: self
                 .timestamp_skew
-                .get_or_create_owned(&RouteLabel { route: r() }),
+                .get_or_create(&RouteLabel { route: r() })
+                .clone(),
         })
     }
 }

@@ -25,6 +25,12 @@ fn accepts_openmetrics<B>(req: &Request<B>) -> bool {
 /// OpenMetrics for clients that ask for it (Prometheus does), the classic text format for
 /// everyone else.
 pub(super) fn metrics(gateway: &Gateway, req: &Request<Incoming>) -> HttpResponse {
+    if let Some(n) = gateway.store().entries() {
+        gateway
+            .metrics()
+            .dedup_entries
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
     if accepts_openmetrics(req) {
         reply::reply(
             StatusCode::OK,

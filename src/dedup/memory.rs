@@ -225,6 +225,10 @@ impl DedupStore for MemoryStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok::<(), StoreError>(())))
     }
+
+    fn entries(&self) -> Option<usize> {
+        Some(self.len())
+    }
 }
 
 #[cfg(test)]
