@@ -10,6 +10,7 @@
 pub mod compile;
 pub mod defaults;
 pub mod raw;
+mod suggest;
 pub mod units;
 
 #[cfg(test)]
@@ -24,7 +25,8 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method, Uri};
 use ipnet::IpNet;
 
-pub use compile::{compile_file, compile_str, CompileErrors, ConfigError};
+pub use compile::{compile_file, compile_route, compile_str, CompileErrors, ConfigError};
+pub use suggest::hint as did_you_mean;
 
 use crate::secret::Secret;
 use crate::verify::Verifier;
@@ -171,6 +173,28 @@ impl std::fmt::Display for DedupSource {
             }
             DedupSource::JsonPointer(p) => write!(f, "json:{p}"),
             DedupSource::BodySha256 => f.write_str("body-sha256"),
+        }
+    }
+}
+
+/// Where a delivery's event type is (CONTRACT §12), for event filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSource {
+    /// A request header (Shopify `X-Shopify-Topic`).
+    Header(HeaderName),
+    /// A JSON pointer into the body (Stripe `/type`).
+    Json(String),
+    /// A header, then `.` and a JSON field when the body has it (GitHub: `pull_request`
+    /// and `opened` make `pull_request.opened`).
+    HeaderDotJson(HeaderName, String),
+}
+
+impl std::fmt::Display for EventSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventSource::Header(h) => write!(f, "header:{h}"),
+            EventSource::Json(p) => write!(f, "json:{p}"),
+            EventSource::HeaderDotJson(h, p) => write!(f, "header:{h} + \".\" + json:{p}"),
         }
     }
 }

@@ -2,7 +2,6 @@
 //! config, a built-in echo upstream and the in-memory store, sends one delivery of each
 //! kind, and prints what the provider would have seen and the rejection counters.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,11 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::Request;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
@@ -50,30 +48,6 @@ timestamp_header = "X-Demo-Timestamp"
 id_header = "X-Demo-Delivery"
 "#
     )
-}
-
-/// An upstream that answers 200 `{"received": <n bytes>}`.
-async fn echo_upstream() -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(|req: Request<Incoming>| async move {
-                    let n = read_capped(req.into_body(), 1 << 20)
-                        .await
-                        .map_or(0, |b| b.len());
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
-                        "{{\"received\":{n}}}"
-                    )))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    Ok(addr)
 }
 
 type DemoClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -134,7 +108,7 @@ pub async fn run() -> ExitCode {
 }
 
 async fn tour() -> Result<bool, crate::error::BoxError> {
-    let upstream = echo_upstream()
+    let upstream = crate::echo::start_quiet()
         .await
         .map_err(|e| format!("cannot start the echo upstream: {e}"))?;
     let config = compile_str(&demo_config(upstream), Path::new("<built-in demo config>"))?;

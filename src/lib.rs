@@ -34,6 +34,7 @@ pub mod config;
 pub mod context;
 pub mod dedup;
 pub mod demo;
+pub mod echo;
 pub mod error;
 pub mod forward;
 pub mod front;

@@ -11,6 +11,7 @@
 //! configured secrets into key material.
 
 pub mod asymmetric;
+pub mod facts;
 pub mod hmac_scheme;
 pub mod keys;
 pub mod mac;
@@ -251,14 +252,36 @@ impl Verifier {
     /// The headers a provider would send for `input`, signed with the first secret of the
     /// first scheme that can sign. Errors explain why a scheme cannot be signed.
     pub fn sign(&self, input: &SignInput<'_>) -> Result<Vec<(HeaderName, String)>, String> {
+        self.sign_with(input, None)
+    }
+
+    /// [`Self::sign`] with the secret whose label (its `id`, else its index) is `key`.
+    pub fn sign_with(
+        &self,
+        input: &SignInput<'_>,
+        key: Option<&str>,
+    ) -> Result<Vec<(HeaderName, String)>, String> {
         let k = self
             .schemes
             .first()
             .ok_or("the route has no signature scheme")?;
-        let key = k
-            .keys
-            .first()
-            .ok_or("the route has no usable secret for signing")?;
+        let key = match key {
+            None => k
+                .keys
+                .first()
+                .ok_or("the route has no usable secret for signing")?,
+            Some(label) => k
+                .keys
+                .iter()
+                .find(|key| key.label == label)
+                .ok_or_else(|| {
+                    let labels: Vec<&str> = k.keys.iter().map(|key| key.label.as_str()).collect();
+                    format!(
+                        "the route has no secret with id {label:?} (its secrets: {})",
+                        labels.join(", ")
+                    )
+                })?,
+        };
         match &k.scheme {
             Scheme::Hmac(s) => s.sign_headers(key, input),
             Scheme::Twilio(s) => s.sign_headers(key, input),

@@ -19,7 +19,7 @@ mod sections;
 
 use super::raw::{RawConfig, RawSecret, SecretText, StringOrSecret};
 use super::units::{parse_duration, parse_size};
-use super::Config;
+use super::{suggest, Config, RouteConfig};
 use crate::secret::Secret;
 
 /// One problem in a config file.
@@ -79,16 +79,59 @@ impl std::error::Error for CompileErrors {}
 
 /// Reads and compiles a config file.
 pub fn compile_file(path: &Path) -> Result<Config, CompileErrors> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => compile_str(&text, path),
-        Err(e) => Err(CompileErrors {
-            source: path.to_owned(),
-            errors: vec![ConfigError {
-                position: None,
-                path: String::new(),
-                message: format!("cannot read config file: {e}"),
-            }],
-        }),
+    compile_str(&read(path)?, path)
+}
+
+fn read(path: &Path) -> Result<String, CompileErrors> {
+    std::fs::read_to_string(path).map_err(|e| CompileErrors {
+        source: path.to_owned(),
+        errors: vec![ConfigError {
+            position: None,
+            path: String::new(),
+            message: format!("cannot read config file: {e}"),
+        }],
+    })
+}
+
+/// Compiles the one route `hookwall sign` needs, secrets loaded. The rest of the file is
+/// read for its defaults, but its problems (another route's unset secret, a Redis URL in
+/// an unset variable) are not this route's and do not stop it.
+pub fn compile_route(path: &Path, name: &str) -> Result<Arc<RouteConfig>, CompileErrors> {
+    let text = read(path)?;
+    let mut cx = Compiler::default();
+    let failed = |errors| CompileErrors {
+        source: path.to_owned(),
+        errors,
+    };
+    let Some(raw) = parse(&text, &mut cx) else {
+        return Err(failed(cx.errors));
+    };
+    let names: Vec<&str> = raw.route.iter().filter_map(|r| r.name.as_deref()).collect();
+    let Some(index) = raw
+        .route
+        .iter()
+        .position(|r| r.name.as_deref() == Some(name))
+    else {
+        return Err(failed(vec![ConfigError {
+            position: None,
+            path: "route".to_owned(),
+            message: format!(
+                "no route named {name:?}{} (routes: {})",
+                suggest::hint(name, names.iter().copied()),
+                names.join(", ")
+            ),
+        }]));
+    };
+    let at = format!("route[{index}]");
+    let server = cx.server(&raw.server);
+    let dedup = cx.dedup(&raw.dedup);
+    // Keep only this route's problems.
+    let ours = |e: &ConfigError| e.path == at || e.path.starts_with(&format!("{at}."));
+    cx.errors.retain(ours);
+    let route = cx.route(&at, &raw.route[index], &server, &dedup);
+    match route {
+        Some(route) if cx.errors.is_empty() => Ok(Arc::new(route)),
+        _ => Err(failed(cx.errors)),
     }
 }
 
@@ -106,29 +149,123 @@ pub fn compile_str(text: &str, source: &Path) -> Result<Config, CompileErrors> {
     }
 }
 
-/// TOML → raw structs, collecting unknown keys instead of stopping at the first.
+/// TOML → raw structs, reporting every value of the wrong type and every unknown key, not
+/// just the first.
+///
+/// serde stops at the first value it cannot take, so each such value is reported with its
+/// key path and taken out of the tree, and the tree deserialized again, until it goes
+/// through. Unknown keys are collected on that last pass.
 fn parse(text: &str, cx: &mut Compiler) -> Option<RawConfig> {
-    let de = match toml::Deserializer::parse(text) {
-        Ok(de) => de,
+    let mut tree = match text.parse::<toml::Table>() {
+        Ok(tree) => tree,
         Err(e) => {
             cx.toml_error(text, &e);
             return None;
         }
     };
-    let mut unknown = Vec::new();
-    let raw = serde_ignored::deserialize(de, |path| unknown.push(path_to_key(&path.to_string())));
-    match raw {
-        Ok(raw) => {
-            for key in unknown {
-                cx.error(&key, "unknown key".to_owned());
+    loop {
+        let mut unknown = Vec::new();
+        let mut note = |path: serde_ignored::Path<'_>| unknown.push(path_to_key(&path.to_string()));
+        let pass = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+            toml::Value::Table(tree.clone()),
+            &mut note,
+        ));
+        match pass {
+            Ok(raw) => {
+                for key in unknown {
+                    cx.unknown_key(&key);
+                }
+                return Some(raw);
             }
-            Some(raw)
-        }
-        Err(e) => {
-            cx.toml_error(text, &e);
-            None
+            Err(e) => {
+                let path = e.path().clone();
+                // The message alone: the key path is ours to write.
+                let message = e.into_inner().message().trim().to_owned();
+                cx.errors.push(ConfigError {
+                    position: position_of(text, &path),
+                    path: path_to_key(&path.to_string()),
+                    message,
+                });
+                if !remove(&mut tree, &path) {
+                    return None;
+                }
+            }
         }
     }
+}
+
+/// Where the value at `path` starts in the text (1-based line and column).
+fn position_of(text: &str, path: &serde_path_to_error::Path) -> Option<(usize, usize)> {
+    use serde_path_to_error::Segment;
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut table: &DeTable<'_> = doc.get_ref();
+    let mut here: Option<&DeValue<'_>> = None;
+    let mut start = 0;
+    for segment in path.iter() {
+        let found = match (segment, here) {
+            (Segment::Map { key }, None) => table.iter().find(|(k, _)| k.get_ref() == key),
+            (Segment::Map { key }, Some(DeValue::Table(t))) => {
+                table = t;
+                table.iter().find(|(k, _)| k.get_ref() == key)
+            }
+            (Segment::Seq { index }, Some(DeValue::Array(items))) => {
+                let item = items.get(*index)?;
+                start = item.span().start;
+                here = Some(item.get_ref());
+                continue;
+            }
+            _ => None,
+        };
+        let (_, value) = found?;
+        start = value.span().start;
+        here = Some(value.get_ref());
+    }
+    Some(line_col(text, start))
+}
+
+/// Removes the key a type error was found under (the whole array, for an element), so the
+/// next pass gets past it. `false` if there is nothing to remove.
+fn remove(tree: &mut toml::Table, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    // The deepest table key on the path.
+    let Some(last) = segments
+        .iter()
+        .rposition(|s| matches!(s, Segment::Map { .. }))
+    else {
+        return false;
+    };
+    let mut table = tree;
+    let mut i = 0;
+    while i < last {
+        let Segment::Map { key } = segments[i] else {
+            return false;
+        };
+        let Some(mut value) = table.get_mut(key.as_str()) else {
+            return false;
+        };
+        i += 1;
+        // Array elements on the way (`route[0]`).
+        while let Some(Segment::Seq { index }) = segments.get(i).filter(|_| i < last) {
+            let toml::Value::Array(items) = value else {
+                return false;
+            };
+            let Some(item) = items.get_mut(*index) else {
+                return false;
+            };
+            value = item;
+            i += 1;
+        }
+        let toml::Value::Table(inner) = value else {
+            return false;
+        };
+        table = inner;
+    }
+    let Segment::Map { key } = segments[last] else {
+        return false;
+    };
+    table.remove(key.as_str()).is_some()
 }
 
 /// `route.0.verify.foo` (serde_ignored's spelling) → `route[0].verify.foo`.
@@ -169,6 +306,17 @@ impl Compiler {
             path: path.to_owned(),
             message,
         });
+    }
+
+    /// An unknown key, with the closest known one as a hint.
+    fn unknown_key(&mut self, key: &str) {
+        let (parent, name) = match key.rfind(['.', '[']) {
+            Some(i) if key.as_bytes()[i] == b'.' => (&key[..i], &key[i + 1..]),
+            Some(_) => (key, ""),
+            None => ("", key),
+        };
+        let hint = super::suggest::hint(name, super::raw::known_keys(parent).iter().copied());
+        self.error(key, format!("unknown key{hint}"));
     }
 
     fn toml_error(&mut self, text: &str, e: &toml::de::Error) {

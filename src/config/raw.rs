@@ -302,3 +302,78 @@ pub struct RawVerify {
     pub timestamp_header: Option<String>,
     pub id_header: Option<String>,
 }
+
+/// The keys a table at `parent` (a key path such as `route[0].verify`, indices included)
+/// may hold, for did-you-mean hints on unknown keys.
+pub fn known_keys(parent: &str) -> &'static [&'static str] {
+    // Indices do not matter: `route[3].verify` is a route's verify table.
+    let mut shape = String::with_capacity(parent.len());
+    let mut in_index = false;
+    for c in parent.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                shape.push_str("[]");
+            }
+            ']' => in_index = false,
+            c if !in_index => shape.push(c),
+            _ => {}
+        }
+    }
+    match shape.as_str() {
+        "" => fields::<RawConfig>(),
+        "server" => fields::<RawServer>(),
+        "server.tls" => fields::<RawTls>(),
+        "admin" => fields::<RawAdmin>(),
+        "dedup" => fields::<RawDedup>(),
+        "route[]" => fields::<RawRoute>(),
+        "route[].verify" => fields::<RawVerify>(),
+        "route[].rate_limit" => fields::<RawRateLimit>(),
+        "route[].dedup" => fields::<RawDedupKey>(),
+        "route[].forward_headers" => fields::<RawForwardHeaders>(),
+        "admin.token" | "route[].secrets[]" => fields::<SecretFields>(),
+        _ => &[],
+    }
+}
+
+/// The field names serde's derive gives a struct, read by asking it to deserialize itself
+/// from a deserializer that only records what `deserialize_struct` is told.
+fn fields<T: Deserialize<'static>>() -> &'static [&'static str] {
+    struct Fields(Option<&'static [&'static str]>);
+    #[derive(Debug)]
+    struct Done;
+    impl fmt::Display for Done {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("field names recorded")
+        }
+    }
+    impl std::error::Error for Done {}
+    impl de::Error for Done {
+        fn custom<M: fmt::Display>(_: M) -> Self {
+            Done
+        }
+    }
+    impl<'de> Deserializer<'de> for &mut Fields {
+        type Error = Done;
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Done> {
+            self.0 = Some(fields);
+            Err(Done)
+        }
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Done> {
+            Err(Done)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut probe = Fields(None);
+    let _ = T::deserialize(&mut probe);
+    probe.0.unwrap_or(&[])
+}

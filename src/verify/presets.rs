@@ -17,6 +17,7 @@ use super::template::Template;
 use super::token::{TokenScheme, TokenStyle};
 use super::twilio::TwilioScheme;
 use super::Scheme;
+use crate::config::EventSource;
 
 /// Every preset name, for messages and docs.
 pub const NAMES: &[&str] = &[
@@ -107,6 +108,8 @@ pub struct Preset {
     pub needs_public_url: bool,
     /// Control request answered by the gateway.
     pub handshake: Option<HandshakeKind>,
+    /// Where the event type is, for `events` filters.
+    pub event: Option<EventSource>,
 }
 
 fn h(name: &'static str) -> HeaderName {
@@ -224,6 +227,14 @@ fn standard_webhooks(id: &'static str, ts: &'static str, sig: &'static str) -> V
     ]
 }
 
+fn json_event(pointer: &str) -> Option<EventSource> {
+    Some(EventSource::Json(pointer.to_owned()))
+}
+
+fn header_event(name: &'static str) -> Option<EventSource> {
+    Some(EventSource::Header(h(name)))
+}
+
 fn json_id(pointer: &'static str) -> Option<DedupDefault> {
     Some(DedupDefault {
         id: DefaultId::Json(pointer),
@@ -248,26 +259,31 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
         dedup: None,
         needs_public_url: false,
         handshake: None,
+        event: None,
     };
     let p = match name {
         "stripe" => Preset {
+            event: json_event("/type"),
             schemes: vec![stripe_like("stripe-signature")],
             window: Some((secs(300), FUTURE_5M)),
             dedup: json_id("/id"),
             ..none
         },
         "mux" => Preset {
+            event: json_event("/type"),
             schemes: vec![stripe_like("mux-signature")],
             window: Some((secs(300), FUTURE_5M)),
             dedup: json_id("/id"),
             ..none
         },
         "calendly" => Preset {
+            event: json_event("/event"),
             schemes: vec![stripe_like("calendly-webhook-signature")],
             window: Some((secs(180), None)),
             ..none
         },
         "paddle" => Preset {
+            event: json_event("/event_type"),
             schemes: vec![Hmac {
                 format: SigFormat::Fields {
                     sep: b';',
@@ -284,6 +300,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "pagerduty" => Preset {
+            event: json_event("/event/event_type"),
             schemes: vec![Hmac {
                 format: SigFormat::Fields {
                     sep: b',',
@@ -305,10 +322,15 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             Preset {
                 schemes,
                 dedup: header_id(&["x-github-delivery"], false),
+                event: Some(EventSource::HeaderDotJson(
+                    h("x-github-event"),
+                    "/action".to_owned(),
+                )),
                 ..none
             }
         }
         "standard-webhooks" => Preset {
+            event: json_event("/type"),
             schemes: standard_webhooks("webhook-id", "webhook-timestamp", "webhook-signature"),
             window: Some((secs(300), Some(secs(300)))),
             dedup: header_id(&["webhook-id"], true),
@@ -326,10 +348,12 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
                 schemes,
                 window: Some((secs(300), Some(secs(300)))),
                 dedup: header_id(&["svix-id", "webhook-id"], true),
+                event: json_event("/type"),
                 ..none
             }
         }
         "shopify" => Preset {
+            event: header_event("x-shopify-topic"),
             // Events API deliveries use un-prefixed lowercase headers.
             schemes: vec![
                 Hmac::body(Sha256, "x-shopify-hmac-sha256", "", Base64).spec(),
@@ -339,6 +363,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "slack" => Preset {
+            event: json_event("/event/type"),
             schemes: vec![Hmac {
                 payload: "v0:{timestamp}:{body}",
                 timestamp: ts_header("x-slack-request-timestamp", TimestampUnit::Seconds),
@@ -351,6 +376,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "zoom" => Preset {
+            event: json_event("/event"),
             schemes: vec![Hmac {
                 payload: "v0:{timestamp}:{body}",
                 timestamp: ts_header("x-zm-request-timestamp", TimestampUnit::Seconds),
@@ -362,6 +388,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "linear" => Preset {
+            event: json_event("/type"),
             schemes: vec![Hmac {
                 timestamp: Some(TimestampSource {
                     from: TimestampFrom::JsonField(
@@ -378,6 +405,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "gitlab" => Preset {
+            event: header_event("x-gitlab-event"),
             schemes: vec![SchemeSpec {
                 scheme: Scheme::Token(TokenScheme {
                     header: h("x-gitlab-token"),
@@ -390,6 +418,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "postmark" => Preset {
+            event: json_event("/RecordType"),
             schemes: vec![SchemeSpec {
                 scheme: Scheme::Token(TokenScheme {
                     header: http::header::AUTHORIZATION,
@@ -402,6 +431,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "square" => Preset {
+            event: json_event("/type"),
             schemes: vec![Hmac {
                 payload: "{url}{body}",
                 ..Hmac::body(Sha256, "x-square-hmacsha256-signature", "", Base64)
@@ -412,6 +442,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "hubspot" => Preset {
+            event: json_event("/0/subscriptionType"),
             schemes: vec![Hmac {
                 payload: "{method}{url}{body}{timestamp}",
                 timestamp: ts_header("x-hubspot-request-timestamp", TimestampUnit::Millis),
@@ -441,16 +472,19 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "intercom" => Preset {
+            event: json_event("/topic"),
             schemes: vec![Hmac::body(Sha1, "x-hub-signature", "sha1=", Hex).spec()],
             dedup: json_id("/id"),
             ..none
         },
         "typeform" => Preset {
+            event: json_event("/event_type"),
             schemes: vec![Hmac::body(Sha256, "typeform-signature", "sha256=", Base64).spec()],
             dedup: json_id("/event_id"),
             ..none
         },
         "twitch" => Preset {
+            event: header_event("twitch-eventsub-subscription-type"),
             schemes: vec![Hmac {
                 payload: "{id}{timestamp}{body}",
                 timestamp: ts_header("twitch-eventsub-message-timestamp", TimestampUnit::Rfc3339),
@@ -464,6 +498,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "woocommerce" => Preset {
+            event: header_event("x-wc-webhook-topic"),
             schemes: vec![Hmac {
                 key_format: KeyFormat::HtmlEntities,
                 ..Hmac::body(Sha256, "x-wc-webhook-signature", "", Base64)
@@ -473,6 +508,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "mailgun" => Preset {
+            event: json_event("/event-data/event"),
             schemes: vec![SchemeSpec {
                 scheme: Scheme::Mailgun(MailgunScheme),
                 key_format: KeyFormat::Raw,
@@ -488,20 +524,24 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "sentry" => Preset {
+            event: header_event("sentry-hook-resource"),
             schemes: vec![Hmac::body(Sha256, "sentry-hook-signature", "", Hex).spec()],
             ..none
         },
         "vercel" => Preset {
+            event: json_event("/type"),
             schemes: vec![Hmac::body(Sha1, "x-vercel-signature", "", Hex).spec()],
             dedup: json_id("/id"),
             ..none
         },
         "bitbucket" => Preset {
+            event: header_event("x-event-key"),
             schemes: vec![Hmac::body(Sha256, "x-hub-signature", "sha256=", Hex).spec()],
             dedup: header_id(&["x-request-uuid"], false),
             ..none
         },
         "discord" => Preset {
+            event: json_event("/event/type"),
             schemes: vec![SchemeSpec {
                 scheme: Scheme::Asymmetric(AsymmetricScheme {
                     signature_header: h("x-signature-ed25519"),
@@ -520,6 +560,7 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             ..none
         },
         "sendgrid" => Preset {
+            event: json_event("/0/event"),
             schemes: vec![SchemeSpec {
                 scheme: Scheme::Asymmetric(AsymmetricScheme {
                     signature_header: h("x-twilio-email-event-webhook-signature"),

@@ -74,6 +74,23 @@ impl Template {
     }
 }
 
+impl std::fmt::Display for Template {
+    /// As the config writes it: `{timestamp}.{body}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for part in &self.parts {
+            match part {
+                Part::Literal(bytes) => f.write_str(&String::from_utf8_lossy(bytes))?,
+                Part::Body => f.write_str("{body}")?,
+                Part::Timestamp => f.write_str("{timestamp}")?,
+                Part::Id => f.write_str("{id}")?,
+                Part::Url => f.write_str("{url}")?,
+                Part::Method => f.write_str("{method}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +107,17 @@ mod tests {
                 Part::Body
             ]
         );
+    }
+
+    #[test]
+    fn displays_as_written() {
+        for t in [
+            "v0:{timestamp}:{body}",
+            "{method}{url}{body}{timestamp}",
+            "{body}",
+        ] {
+            assert_eq!(Template::parse(t).unwrap().to_string(), t);
+        }
     }
 
     #[test]

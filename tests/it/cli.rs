@@ -369,7 +369,7 @@ secrets = [{ value = "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc866412
     std::fs::write(body.path(), b"Hello, World!").unwrap();
     let stdout = sign_curl(file.path(), "gh", "http://127.0.0.1:8080/gh", body.path());
     assert!(
-        stdout.starts_with("curl -sS -X POST 'http://127.0.0.1:8080/gh'"),
+        stdout.starts_with("curl -sS -i -X POST 'http://127.0.0.1:8080/gh'"),
         "{stdout}"
     );
     assert!(stdout.contains("-H 'X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17'"), "{stdout}");
@@ -454,4 +454,131 @@ async fn sighup_reloads_the_config_file() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(seen, "SIGHUP did not load the new route");
+}
+
+/// `hookwall sign` needs the chosen route's secrets only, and `--key` picks which signs.
+#[test]
+fn sign_needs_only_its_routes_secrets_and_key_picks_the_secret() {
+    let cfg = r#"
+[dedup]
+store = "redis"
+redis_url = { env = "HOOKWALL_TEST_UNSET_REDIS_URL" }
+[[route]]
+name = "gh"
+path = "/gh"
+upstream = "http://127.0.0.1:9/"
+provider = "github"
+secrets = [{ value = "new-secret", id = "new" }, { value = "old-secret", id = "old" }]
+[[route]]
+name = "other"
+path = "/other"
+upstream = "http://127.0.0.1:9/"
+provider = "github"
+secrets = [{ env = "HOOKWALL_TEST_UNSET_SECRET" }]
+"#;
+    let file = write_config(cfg);
+    let body = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(body.path(), b"{}").unwrap();
+    let sign = |route: &str, key: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["sign", "--route", route, "--config"])
+            .arg(file.path())
+            .arg("--body-file")
+            .arg(body.path());
+        if let Some(k) = key {
+            cmd.args(["--key", k]);
+        }
+        cmd.output().unwrap()
+    };
+    let expected =
+        |secret: &str| format!("X-Hub-Signature-256: sha256={}", hmac_hex(secret, &[b"{}"]));
+    let out = sign("gh", None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&expected("new-secret")), "{stdout}");
+    let out = sign("gh", Some("old"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&expected("old-secret")));
+    let out = sign("gh", Some("nope"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no secret with id \"nope\"") && stderr.contains("new, old"),
+        "{stderr}"
+    );
+    // The route whose own secret is missing says so.
+    let out = sign("other", None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKWALL_TEST_UNSET_SECRET"));
+}
+
+#[test]
+fn presets_lists_every_preset_and_describes_one() {
+    let out = Command::new(BIN).arg("presets").output().unwrap();
+    assert!(out.status.success());
+    let list = String::from_utf8_lossy(&out.stdout);
+    for name in hookwall::verify::presets::NAMES {
+        assert!(
+            list.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{list}"
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["presets", "github"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for fact in [
+        "x-hub-signature-256: sha256=<sig>",
+        "HMAC-SHA256, hex",
+        "signed payload:   {body}",
+        "dedup key:   header:x-github-delivery",
+        "event field: header:x-github-event + \".\" + json:/action",
+    ] {
+        assert!(text.contains(fact), "{fact:?} not in:\n{text}");
+    }
+    let out = Command::new(BIN)
+        .args(["presets", "githb"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"github\""));
+}
+
+/// `hookwall echo` answers 200 and prints each delivery, headers and body.
+#[tokio::test]
+async fn echo_prints_what_it_receives() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let port = free_port();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["echo", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/hooks/x");
+    wait_listening(&format!("127.0.0.1:{port}")).await;
+    let answer = post(&url, &[("X-Test".into(), "yes".into())], b"{\"hello\":1}").await;
+    assert_eq!(answer.0, 200);
+    assert_eq!(answer.2, "{\"received\":11}");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    while !printed.contains("---") {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(5), stdout.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "echo stopped printing: {printed}");
+        printed.push_str(&line);
+    }
+    assert!(printed.starts_with("POST /hooks/x"), "{printed}");
+    assert!(printed.contains("x-test: yes"), "{printed}");
+    assert!(printed.contains("{\"hello\":1}"), "{printed}");
+    child.kill().await.unwrap();
+    let _ = stdout.read_to_end(&mut Vec::new()).await;
 }

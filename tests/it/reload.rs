@@ -158,3 +158,120 @@ async fn reload_needs_the_token_when_one_is_set() {
     let auth = [("Authorization".to_owned(), "Bearer t0ken".to_owned())];
     assert_eq!(post(&gw.admin_url("/reload"), &auth, b"").await.0, 200);
 }
+
+/// A change only a restart can apply is refused by name, the old config keeps serving, and
+/// `check --against-running` says the same before anyone reloads (CONTRACT §13).
+#[tokio::test]
+async fn restart_only_changes_are_refused_by_name_and_check_against_running_says_so() {
+    let up = Upstream::start().await;
+    let cfg = config_with("", "", &standard_route(&up.url(), ""));
+    let (f, gw) = gateway_from_file(&cfg).await;
+    let moved = cfg.replace(
+        "listen = \"127.0.0.1:0\"\nread_timeout",
+        "listen = \"127.0.0.1:1\"\nread_timeout",
+    );
+    assert_ne!(moved, cfg);
+    let candidate = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(candidate.path(), &moved).unwrap();
+    let admin = gw.admin_url("");
+    let check = |path: std::path::PathBuf| {
+        let admin = admin.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_hookwall"))
+                .args(["check", "--against-running", "--admin", &admin, "--config"])
+                .arg(path)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = check(candidate.path().to_owned()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("server.listen changed"), "{stderr}");
+    // The same file, reloaded: refused naming the setting, and counted.
+    rewrite(&f, &moved);
+    let refused = reload(&gw).await;
+    assert_eq!(refused.0, 400);
+    let v: serde_json::Value = serde_json::from_str(&refused.2).unwrap();
+    assert_eq!(v["error"], "restart_required");
+    assert_eq!(v["restart_required"][0]["setting"], "server.listen");
+    assert_eq!(
+        gw.metric(r#"hookwall_config_reloads_total{result="error"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(
+        post(&gw.url("/webhooks/acme"), &signed(b"{}", NOW, "r1"), b"{}")
+            .await
+            .2,
+        "upstream-ok"
+    );
+    // A change that applies: both say yes.
+    let retimed = cfg.replace("timeout = \"2s\"", "timeout = \"3s\"");
+    std::fs::write(candidate.path(), &retimed).unwrap();
+    let out = check(candidate.path().to_owned()).await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("would apply this file on reload"));
+    rewrite(&f, &retimed);
+    assert_eq!(reload(&gw).await.0, 200);
+}
+
+/// An environment variable set after start is not seen by a reload, and the error says
+/// what to do instead.
+#[tokio::test]
+async fn a_reload_cannot_see_a_new_env_secret_and_says_how_to_rotate() {
+    let up = Upstream::start().await;
+    let cfg = config_with("", "", &standard_route(&up.url(), ""));
+    let (f, gw) = gateway_from_file(&cfg).await;
+    let with_env = cfg.replace(
+        "{ value = \"old-secret-also-never-logged\", id = \"old\" }",
+        "{ env = \"HOOKWALL_TEST_NEVER_SET_7Q\", id = \"old\" }",
+    );
+    assert_ne!(with_env, cfg);
+    rewrite(&f, &with_env);
+    let refused = reload(&gw).await;
+    assert_eq!(refused.0, 400);
+    assert!(
+        refused.2.contains("HOOKWALL_TEST_NEVER_SET_7Q is not set"),
+        "{}",
+        refused.2
+    );
+    assert!(refused.2.contains("file"), "{}", refused.2);
+    assert!(refused.2.contains("restart"), "{}", refused.2);
+}
+
+/// Connection settings are live config: a reload applies them to new connections.
+#[tokio::test]
+async fn max_concurrency_changes_apply_on_reload() {
+    let up = Upstream::start().await;
+    up.answer(200, Duration::from_millis(600));
+    let cfg = config_with("max_concurrency = 1", "", &standard_route(&up.url(), ""));
+    let (f, gw) = gateway_from_file(&cfg).await;
+    let url = gw.url("/webhooks/acme");
+    let send = |id: &'static str| {
+        let url = url.clone();
+        tokio::spawn(async move { post(&url, &signed(b"{}", NOW, id), b"{}").await.0 })
+    };
+    let slow = send("c1");
+    gw.metric_reaches("hookwall_in_flight", 1.0).await;
+    assert_eq!(
+        send("c2").await.unwrap(),
+        503,
+        "one slot: the second is shed"
+    );
+    assert_eq!(slow.await.unwrap(), 200);
+    rewrite(
+        &f,
+        &cfg.replace("max_concurrency = 1", "max_concurrency = 4"),
+    );
+    assert_eq!(reload(&gw).await.0, 200);
+    let first = send("c3");
+    gw.metric_reaches("hookwall_in_flight", 1.0).await;
+    assert_eq!(send("c4").await.unwrap(), 200, "four slots now");
+    assert_eq!(first.await.unwrap(), 200);
+}

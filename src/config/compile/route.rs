@@ -8,13 +8,24 @@ use std::time::Duration;
 use http::{HeaderValue, Method, Uri};
 
 use super::Compiler;
-use crate::config::defaults;
 use crate::config::raw::{RawDedupSetting, RawRoute};
+use crate::config::{defaults, suggest};
 use crate::config::{
     DedupConfig, DedupKeyConfig, DedupSource, ForwardHeaders, RateLimitBy, RateLimitConfig,
     RouteConfig, ServerConfig, StoreKind, Window,
 };
 use crate::secret::Secret;
+
+/// The methods a route may accept (a provider never sends anything else).
+const METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
 
 /// Longest route name (it is in every metric sample and log line of the route).
 const MAX_ROUTE_NAME: usize = 100;
@@ -48,10 +59,24 @@ impl Compiler {
             // The name keys dedup ids (`<route>:<id>`), labels metrics and goes upstream in
             // a header: a `:` would let two routes share ids, and braces, spaces or control
             // characters would break the Redis key or the header.
-            Some(n) if n.len() > MAX_ROUTE_NAME || !n.bytes().all(route_name_byte) => {
+            Some(n) if n.len() > MAX_ROUTE_NAME => {
                 self.error(
                     &format!("{at}.name"),
-                    format!("{n:?} must be at most {MAX_ROUTE_NAME} letters, digits, `_`, `-`, `.` or `/`"),
+                    format!(
+                        "{n:?} is {} characters long; at most {MAX_ROUTE_NAME}",
+                        n.len()
+                    ),
+                );
+                String::new()
+            }
+            Some(n) if !n.bytes().all(route_name_byte) => {
+                let bad = n
+                    .chars()
+                    .find(|c| !c.is_ascii() || !route_name_byte(*c as u8));
+                let bad = bad.map_or_else(String::new, |c| format!(" {c:?}"));
+                self.error(
+                    &format!("{at}.name"),
+                    format!("{n:?} contains{bad}: a route name is made of letters, digits, `_`, `-`, `.` and `/` (it keys dedup ids and labels metrics)"),
                 );
                 String::new()
             }
@@ -159,11 +184,15 @@ impl Compiler {
             .enumerate()
             .filter_map(|(i, m)| {
                 let upper = m.to_ascii_uppercase();
-                self.check(
-                    &format!("{at}.methods[{i}]"),
-                    Method::from_bytes(upper.as_bytes())
-                        .map_err(|_| format!("invalid method {m:?}")),
-                )
+                let known = METHODS.iter().find(|k| k.as_str() == upper);
+                if known.is_none() {
+                    let hint = suggest::hint(&upper, METHODS.iter().map(Method::as_str));
+                    self.error(
+                        &format!("{at}.methods[{i}]"),
+                        format!("unknown method {m:?}{hint}; expected one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+                    );
+                }
+                known.cloned()
             })
             .collect()
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Compiler;
 use crate::config::raw::{RawRoute, RawVerify};
+use crate::config::suggest;
 use crate::config::{DedupKeyConfig, DedupSource};
 use crate::secret::Secret;
 use crate::verify::keys::{material, KeyFormat};
@@ -55,7 +56,8 @@ impl Compiler {
             self.error(
                 &format!("{at}.provider"),
                 format!(
-                    "unknown provider {provider:?} (expected \"generic\" or one of: {})",
+                    "unknown provider {provider:?}{} (expected \"generic\" or one of: {})",
+                    suggest::hint(provider, NAMES.iter().copied().chain(["generic"])),
                     NAMES.join(", ")
                 ),
             );

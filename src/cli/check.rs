@@ -1,0 +1,136 @@
+//! `hookwall check`: compile and build the config without serving; one line per route, or
+//! every problem. With `--against-running`, also what the running gateway would refuse on
+//! reload (settings that need a restart), asked of its admin listener.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use http::{Method, StatusCode};
+
+use super::admin_client::AdminClient;
+use crate::config::{compile_file, Config};
+use crate::gateway::Gateway;
+use crate::stack::checks;
+
+/// `route NAME path=... provider=... upstream=... checks=a,b,c` per route.
+pub(crate) fn route_lines(config: &Config) -> Vec<String> {
+    config
+        .routes
+        .iter()
+        .map(|r| {
+            format!(
+                "route {} path={} provider={} upstream={} checks={}",
+                r.name,
+                r.path,
+                r.provider,
+                r.upstream,
+                checks(r).join(",")
+            )
+        })
+        .collect()
+}
+
+/// `against`: `None` for a plain check, `Some(url)` to ask the running gateway too (at
+/// `url`, else the config's admin listener).
+pub(super) fn check(path: &Path, against: Option<Option<String>>) -> ExitCode {
+    let config = match compile_file(path) {
+        Ok(config) => config,
+        Err(errors) => {
+            for line in errors.lines() {
+                eprintln!("{line}");
+            }
+            eprintln!("{}: {} problem(s)", path.display(), errors.errors.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &config.warnings {
+        eprintln!("{}: warning: {w}", path.display());
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hookwall check: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The build step `run` and reload take, minus binding and serving.
+    if let Err(e) = runtime.block_on(async { Gateway::new(config.clone()).map(drop) }) {
+        eprintln!("{}: {e}", path.display());
+        eprintln!("{}: 1 problem(s)", path.display());
+        return ExitCode::FAILURE;
+    }
+    for line in route_lines(&config) {
+        super::print(&format!("{line}\n"));
+    }
+    super::print(&format!(
+        "{}: ok, {} route(s)\n",
+        path.display(),
+        config.routes.len()
+    ));
+    match against {
+        None => ExitCode::SUCCESS,
+        Some(url) => runtime.block_on(against_running(path, &config, url.as_deref())),
+    }
+}
+
+/// Posts the file to the running gateway's `POST /config/check` and prints its verdict.
+async fn against_running(path: &Path, config: &Config, url: Option<&str>) -> ExitCode {
+    let admin = match AdminClient::new(config, url) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("hookwall check: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("hookwall check: cannot read {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let answer = admin
+        .call(
+            Method::POST,
+            "/config/check",
+            Some(("application/toml", text)),
+        )
+        .await;
+    match answer {
+        Ok((StatusCode::OK, _)) => {
+            super::print(&format!(
+                "{}: the running gateway at {} would apply this file on reload\n",
+                path.display(),
+                admin.base()
+            ));
+            ExitCode::SUCCESS
+        }
+        Ok((StatusCode::UNAUTHORIZED, _)) => {
+            eprintln!(
+                "hookwall check: the admin listener at {} refused the token of {} (401)",
+                admin.base(),
+                path.display()
+            );
+            ExitCode::FAILURE
+        }
+        Ok((status, body)) => {
+            let what = body["error"].as_str().unwrap_or("refused");
+            eprintln!(
+                "{}: the running gateway at {} would refuse a reload of this file ({what}, {status}):",
+                path.display(),
+                admin.base()
+            );
+            for detail in body["details"].as_array().into_iter().flatten() {
+                eprintln!("  {}", detail.as_str().unwrap_or_default());
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("hookwall check: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `hookwall run`: compile, build, bind both listeners, serve until SIGTERM/SIGINT, reload on
+//! SIGHUP.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::compile_file;
+use crate::gateway::Gateway;
+
+pub(super) async fn run(path: &Path) -> ExitCode {
+    let config = match compile_file(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for line in errors.lines() {
+                tracing::error!("{line}");
+                eprintln!("{line}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let (listen, admin_listen) = (config.server.listen, config.admin.listen);
+    let gateway = match Gateway::new(config) {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the gateway");
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let (proxy, admin) = match (
+        TcpListener::bind(listen).await,
+        TcpListener::bind(admin_listen).await,
+    ) {
+        (Ok(p), Ok(a)) => (p, a),
+        (Err(e), _) => {
+            tracing::error!(address = %listen, error = %e, "cannot bind the proxy listener");
+            return ExitCode::FAILURE;
+        }
+        (_, Err(e)) => {
+            tracing::error!(address = %admin_listen, error = %e, "cannot bind the admin listener");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        proxy = %proxy.local_addr().map_or(listen, |a| a),
+        admin = %admin.local_addr().map_or(admin_listen, |a| a),
+        routes = gateway.live().config().routes.len(),
+        "hookwall listening"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(watch_signals(gateway.clone(), stop_tx));
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let admin_task = tokio::spawn(crate::admin::run(
+        admin,
+        gateway.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    crate::transport::run(proxy, gateway, stopped(stop_rx)).await;
+    let _ = admin_task.await;
+    tracing::info!("hookwall stopped");
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM/SIGINT stop; SIGHUP reloads.
+async fn watch_signals(gateway: Arc<Gateway>, stop: tokio::sync::watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let _ = gateway.reload();
+            }
+        }
+    }
+    tracing::info!("shutdown signal received");
+    let _ = stop.send(true);
+}
