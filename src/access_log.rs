@@ -1,5 +1,8 @@
-//! One log line per request at `info`: request id, route, outcome, reason, status, upstream
-//! status, latency and client IP — never a secret or a signature.
+//! One log line per request at `info`: request id, route, outcome, status, latency and
+//! client IP, and where they apply the reason, the upstream's status, the delivery id and,
+//! for upstream failures, the cause (connection refused / reset / timeout, and the
+//! upstream's address) — never a secret or a signature. A field that does not apply is
+//! left out rather than written empty.
 //!
 //! Lines for *rejected* requests pass through a rate limiter (100 a second, bursts of 200)
 //! so a flood of forged or oversized requests cannot fill the disk; the next line that
@@ -52,23 +55,28 @@ pub struct Entry<'a> {
     pub latency: Duration,
     /// The real client IP.
     pub client: IpAddr,
+    /// The delivery id, when dedup found one.
+    pub dedup_id: Option<&'a str>,
+    /// Why the upstream gave no answer, for upstream failures.
+    pub cause: Option<&'a str>,
 }
 
 impl AccessLog {
     /// Logs `entry` (rejections only while under the rate).
     pub fn record(&self, entry: &Entry<'_>) {
+        // `None` fields are not written at all (tracing skips them).
         let (reason, upstream_status) = match entry.outcome {
-            Outcome::Rejected(r) => (r.reason(), 0),
-            Outcome::Forwarded(s) => ("", s.as_u16()),
-            _ => ("", 0),
+            Outcome::Rejected(r) => (Some(r.reason()), None),
+            Outcome::Forwarded(s) => (None, Some(s.as_u16())),
+            _ => (None, None),
         };
-        let mut suppressed = 0;
+        let mut suppressed = None;
         if matches!(entry.outcome, Outcome::Rejected(_)) {
             if self.rejections.check().is_err() {
                 self.suppressed.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            suppressed = Some(self.suppressed.swap(0, Ordering::Relaxed)).filter(|n| *n > 0);
         }
         tracing::info!(
             request_id = entry.request_id,
@@ -79,6 +87,8 @@ impl AccessLog {
             upstream_status,
             latency_ms = entry.latency.as_secs_f64() * 1000.0,
             client_ip = %entry.client,
+            dedup_id = entry.dedup_id,
+            cause = entry.cause,
             suppressed_rejection_lines = suppressed,
             "request finished"
         );
@@ -105,6 +115,8 @@ mod tests {
             status: 401,
             latency: Duration::ZERO,
             client: IpAddr::from([127, 0, 0, 1]),
+            dedup_id: None,
+            cause: None,
         };
         for _ in 0..1000 {
             log.record(&entry(Outcome::Rejected(Rejection::InvalidSignature)));

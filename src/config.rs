@@ -237,6 +237,8 @@ pub struct RouteConfig {
     pub methods: Vec<Method>,
     /// Where clean deliveries go.
     pub upstream: Uri,
+    /// TLS to an `https://` upstream (system roots, `ca_file`, mTLS identity).
+    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
     /// Preset name, or `generic`.
     pub provider: String,
     /// Signature scheme and keys.

@@ -46,6 +46,10 @@ pub struct DeliveryId(pub Arc<str>);
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamAccepted;
 
+/// On a response: why the upstream gave no answer (kind and address), for the log line.
+#[derive(Debug, Clone)]
+pub struct UpstreamFailure(pub String);
+
 /// What happened to a request, attached to the response for metrics and the log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -97,10 +101,11 @@ impl Default for RequestIds {
 }
 
 impl RequestIds {
-    /// A fresh id, 24 hex characters.
+    /// A fresh id, 32 hex characters: the process prefix and the whole 64-bit count, so
+    /// ids never repeat within a process (the count does not wrap in practice: 2^64).
     pub fn next_id(&self) -> Arc<str> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{:016x}{:08x}", self.prefix, n as u32).into()
+        format!("{:016x}{n:016x}", self.prefix).into()
     }
 }
 
@@ -114,6 +119,16 @@ mod tests {
         let a = ids.next_id();
         let b = ids.next_id();
         assert_ne!(a, b);
-        assert_eq!(a.len(), 24);
+        assert_eq!(a.len(), 32);
+    }
+
+    /// Regression: ids were the prefix and the low 32 bits of the count, so request
+    /// 2^32 + 1 had the id of request 1.
+    #[test]
+    fn ids_do_not_repeat_after_two_to_the_32_requests() {
+        let ids = RequestIds::default();
+        let first = ids.next_id();
+        ids.next.store(1 << 32, Ordering::Relaxed);
+        assert_ne!(ids.next_id(), first);
     }
 }

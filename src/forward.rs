@@ -23,9 +23,9 @@ use http::{Request, Response};
 use http_body_util::Full;
 use tower::Service;
 
-use crate::context::{DeliveryId, Outcome, RequestContext, UpstreamAccepted};
+use crate::context::{DeliveryId, Outcome, RequestContext, UpstreamAccepted, UpstreamFailure};
 use crate::error::Rejection;
-use crate::layers::body_limit::read_capped;
+use crate::layers::body_limit::{read_capped, ReadError};
 use crate::layers::request_id;
 use crate::metrics::RouteMetrics;
 use crate::respond::{self, HttpResponse};
@@ -33,10 +33,13 @@ use crate::transport::workers;
 
 mod pool;
 
-use pool::{Pool, SendError};
+use pool::{Pool, SendError, TlsTarget};
+use rustls_pki_types::ServerName;
 
 /// Largest upstream answer passed back; webhook handlers answer with a few bytes.
 const MAX_UPSTREAM_BODY: usize = 8 * 1024 * 1024;
+/// Idle upstream connections older than this are closed instead of reused.
+const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 // Added on every forwarded request: parsed once here, not per request.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -90,13 +93,50 @@ fn origin_form(path: &str, query: Option<&str>) -> Option<Uri> {
     Some(Uri::from(PathAndQuery::try_from(pq).ok()?))
 }
 
-/// `host:port` to connect to (IPv6 hosts keep their brackets; http's default port 80).
-fn connect_address(authority: &http::uri::Authority) -> String {
-    format!(
+/// `host:port` to connect to (IPv6 hosts keep their brackets; default ports 80 and 443).
+fn connect_address(url: &Uri) -> Option<String> {
+    let authority = url.authority()?;
+    let default = if url.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    Some(format!(
         "{}:{}",
         authority.host(),
-        authority.port_u16().unwrap_or(80)
-    )
+        authority.port_u16().unwrap_or(default)
+    ))
+}
+
+/// The name an https upstream's certificate must carry (an IP address for an IP host).
+fn server_name(url: &Uri) -> Option<ServerName<'static>> {
+    let host = url.host()?.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_owned()).ok()
+}
+
+/// Why the upstream gave no answer, for the log line: the kind of failure and where.
+fn failure_cause(e: &SendError, address: &str) -> String {
+    let kind = match e {
+        SendError::Unreachable(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+            std::io::ErrorKind::TimedOut => "connect timed out".to_owned(),
+            _ => format!("cannot connect: {io}"),
+        },
+        SendError::Failed(h) if h.is_incomplete_message() => {
+            "connection closed before the answer".to_owned()
+        }
+        SendError::Failed(h) => {
+            // The io error under hyper's, when there is one (reset, broken pipe).
+            let io = std::error::Error::source(h)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .map(|io| match io.kind() {
+                    std::io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
+                    _ => io.to_string(),
+                });
+            io.unwrap_or_else(|| h.to_string())
+        }
+    };
+    format!("{kind} ({address})")
 }
 
 /// What a route forwards to, resolved once at build time.
@@ -105,6 +145,8 @@ pub struct Upstream {
     /// One pool per worker thread (see `server::workers`), plus one for everything else,
     /// so a request never drives a connection owned by another thread.
     pools: Box<[Pool]>,
+    /// `host:port`, for log lines about failures.
+    address: String,
     path: String,
     query: Option<String>,
     /// The origin-form target as configured: what most requests (no query string) get.
@@ -133,6 +175,8 @@ pub struct UpstreamSettings<'a> {
     pub add: Vec<(HeaderName, HeaderValue)>,
     /// Whole-answer timeout.
     pub timeout: Duration,
+    /// TLS client settings, for an `https://` upstream.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Upstream {
@@ -140,15 +184,30 @@ impl Upstream {
     /// which config compile already refuses.
     pub fn new(s: UpstreamSettings<'_>, metrics: Arc<RouteMetrics>) -> Option<Self> {
         let authority = s.url.authority()?.clone();
-        let address = connect_address(&authority);
+        let address = connect_address(s.url)?;
+        let tls = match &s.tls {
+            Some(config) => Some(TlsTarget {
+                connector: tokio_rustls::TlsConnector::from(config.clone()),
+                server_name: server_name(s.url)?,
+            }),
+            None => None,
+        };
         // A connect that hangs must be reported as unreachable (nothing was sent), so it
         // has to give up before the route timeout turns it into a 504.
         let connect_timeout = (s.timeout / 2).min(Duration::from_secs(5));
         let pools = (0..=workers::count())
-            .map(|_| Pool::new(address.clone(), connect_timeout, Duration::from_secs(60)))
+            .map(|_| {
+                Pool::new(
+                    address.clone(),
+                    tls.clone(),
+                    connect_timeout,
+                    UPSTREAM_IDLE_TIMEOUT,
+                )
+            })
             .collect();
         let upstream = Upstream {
             pools,
+            address,
             host: HeaderValue::from_str(authority.as_str()).ok()?,
             path: s.url.path().to_owned(),
             query: s.url.query().map(str::to_owned),
@@ -241,6 +300,8 @@ impl Upstream {
         };
         self.headers_for(&mut req);
         let (mut parts, body) = req.into_parts();
+        // The answer goes back in the client's protocol version, whatever the upstream's.
+        let client_version = parts.version;
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         parts.extensions = http::Extensions::new();
@@ -250,21 +311,30 @@ impl Upstream {
         let mut accepted = false;
         let attempt = async {
             let (resp, lease) = self.pool().send(out).await.map_err(|e| {
-                let (rejection, error) = match e {
-                    SendError::Unreachable(e) => (Rejection::UpstreamUnreachable, e.to_string()),
-                    SendError::Failed(e) => (Rejection::UpstreamError, e.to_string()),
+                let rejection = match e {
+                    SendError::Unreachable(_) => Rejection::UpstreamUnreachable,
+                    SendError::Failed(_) => Rejection::UpstreamError,
                 };
-                tracing::debug!(request_id = %rid, error, "upstream request failed");
-                rejection
+                (rejection, failure_cause(&e, &self.address))
             })?;
             accepted = resp.status().is_success();
             let (mut parts, body) = resp.into_parts();
-            let bytes = read_capped(body, MAX_UPSTREAM_BODY)
-                .await
-                .map_err(|_| Rejection::UpstreamError)?;
+            let bytes = read_capped(body, MAX_UPSTREAM_BODY).await.map_err(|e| {
+                let cause = match e {
+                    ReadError::TooLarge => format!(
+                        "answer body over {MAX_UPSTREAM_BODY} bytes ({})",
+                        self.address
+                    ),
+                    ReadError::Broken(e) => {
+                        format!("answer body broke off: {e} ({})", self.address)
+                    }
+                };
+                (Rejection::UpstreamError, cause)
+            })?;
             lease.reuse();
             strip_hop_by_hop(&mut parts.headers);
-            Ok::<_, Rejection>(Response::from_parts(parts, Full::new(bytes)))
+            parts.version = client_version;
+            Ok::<_, (Rejection, String)>(Response::from_parts(parts, Full::new(bytes)))
         };
         let result = tokio::time::timeout(self.timeout, attempt).await;
         self.metrics
@@ -276,8 +346,21 @@ impl Upstream {
                 resp.extensions_mut().insert(Outcome::Forwarded(status));
                 resp
             }
-            Ok(Err(rejection)) => respond::rejection(&rid, rejection),
-            Err(_) => respond::rejection(&rid, Rejection::UpstreamTimeout),
+            Ok(Err((rejection, cause))) => {
+                let mut resp = respond::rejection(&rid, rejection);
+                resp.extensions_mut().insert(UpstreamFailure(cause));
+                resp
+            }
+            Err(_) => {
+                let mut resp = respond::rejection(&rid, Rejection::UpstreamTimeout);
+                let cause = format!(
+                    "no answer within {} ({})",
+                    humantime::format_duration(self.timeout),
+                    self.address
+                );
+                resp.extensions_mut().insert(UpstreamFailure(cause));
+                resp
+            }
         };
         if accepted {
             resp.extensions_mut().insert(UpstreamAccepted);
@@ -324,8 +407,13 @@ mod tests {
 
     #[test]
     fn connect_addresses_for_names_ipv4_and_ipv6() {
-        let address = |u: &str| connect_address(u.parse::<Uri>().unwrap().authority().unwrap());
+        let address = |u: &str| connect_address(&u.parse::<Uri>().unwrap()).unwrap();
         assert_eq!(address("http://app.internal/x"), "app.internal:80");
+        assert_eq!(address("https://app.internal/x"), "app.internal:443");
+        assert_eq!(
+            server_name(&"https://[::1]:8443/x".parse().unwrap()),
+            Some(ServerName::try_from("::1").unwrap())
+        );
         assert_eq!(address("http://127.0.0.1:3000/x"), "127.0.0.1:3000");
         assert_eq!(address("http://[::1]:3000/x"), "[::1]:3000");
         let parsed: std::net::SocketAddr = address("http://[::1]:3000/x").parse().unwrap();

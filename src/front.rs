@@ -17,7 +17,7 @@ use tower::ServiceExt;
 
 use crate::access_log::Entry;
 use crate::client_ip::{canonical, client_ip, is_in};
-use crate::context::{Outcome, RequestContext};
+use crate::context::{DeliveryId, Outcome, RequestContext, UpstreamFailure};
 use crate::error::Rejection;
 use crate::gateway::Gateway;
 use crate::metrics::{Metrics, RouteMetrics, UNKNOWN_ROUTE};
@@ -89,6 +89,8 @@ impl Gateway {
             status: rejection.status().as_u16(),
             latency: std::time::Duration::ZERO,
             client: peer.ip(),
+            dedup_id: None,
+            cause: None,
         });
         request_id
     }
@@ -114,6 +116,11 @@ impl Gateway {
             status: resp.status().as_u16(),
             latency,
             client,
+            dedup_id: resp.extensions().get::<DeliveryId>().map(|d| &*d.0),
+            cause: resp
+                .extensions()
+                .get::<UpstreamFailure>()
+                .map(|f| f.0.as_str()),
         });
     }
 }

@@ -41,6 +41,7 @@ pub mod front;
 pub mod gateway;
 pub mod layers;
 pub mod metrics;
+pub mod outbound;
 pub mod redis_client;
 pub mod respond;
 pub mod router;

@@ -90,6 +90,7 @@ pub fn build_route(
             },
             add: cfg.forward_headers.add.clone(),
             timeout: cfg.timeout,
+            tls: cfg.upstream_tls.clone(),
         },
         metrics.clone(),
     )
@@ -153,6 +154,7 @@ pub fn build_route(
                     ttl: dedup.ttl,
                     call_timeout: dedup.call_timeout,
                     on_store_error: dedup.on_store_error,
+                    upstream_timeout: cfg.timeout,
                 },
                 metrics.clone(),
             )

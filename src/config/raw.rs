@@ -91,7 +91,16 @@ pub struct RawRoute {
     pub forward_headers: Option<RawForwardHeaders>,
     pub public_url: Option<String>,
     pub legacy_sha1: Option<bool>,
+    pub upstream_tls: Option<RawUpstreamTls>,
     pub verify: Option<RawVerify>,
+}
+
+/// `upstream_tls = { ca_file = "...", client_cert = "...", client_key = "..." }`.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawUpstreamTls {
+    pub ca_file: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
 }
 
 /// `secrets = [{ env = "X", id = "2026-q4" }]`: exactly one of `value`, `env`, `file`.
@@ -331,6 +340,7 @@ pub fn known_keys(parent: &str) -> &'static [&'static str] {
         "route[].rate_limit" => fields::<RawRateLimit>(),
         "route[].dedup" => fields::<RawDedupKey>(),
         "route[].forward_headers" => fields::<RawForwardHeaders>(),
+        "route[].upstream_tls" => fields::<RawUpstreamTls>(),
         "admin.token" | "route[].secrets[]" => fields::<SecretFields>(),
         _ => &[],
     }

@@ -16,11 +16,18 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// Idle connections kept per worker; more concurrent requests open more, then close them.
 const MAX_IDLE: usize = 256;
+
+/// A connected stream, before HTTP.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
 
 /// Why a request got no answer.
 #[derive(Debug)]
@@ -32,11 +39,28 @@ pub(super) enum SendError {
     Failed(hyper::Error),
 }
 
+/// TLS to an `https://` upstream: the client settings and the name to verify.
+#[derive(Clone)]
+pub(super) struct TlsTarget {
+    pub(super) connector: tokio_rustls::TlsConnector,
+    pub(super) server_name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsTarget")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One worker's connections to one upstream.
 #[derive(Debug)]
 pub(super) struct Pool {
     /// `host:port` to connect to.
     address: String,
+    /// Set for `https://` upstreams.
+    tls: Option<TlsTarget>,
     connect_timeout: Duration,
     idle_timeout: Duration,
     /// Oldest at the front; taken from the back (the warmest connection).
@@ -58,10 +82,16 @@ impl Lease<'_> {
 }
 
 impl Pool {
-    /// A pool for `address` (`host:port`); connects on demand.
-    pub(super) fn new(address: String, connect_timeout: Duration, idle_timeout: Duration) -> Self {
+    /// A pool for `address` (`host:port`), over TLS when `tls` is set; connects on demand.
+    pub(super) fn new(
+        address: String,
+        tls: Option<TlsTarget>,
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Self {
         Pool {
             address,
+            tls,
             connect_timeout,
             idle_timeout,
             idle: Mutex::new(VecDeque::new()),
@@ -122,22 +152,49 @@ impl Pool {
         idle.push_back((sender, Instant::now()));
     }
 
-    /// A new connection, its I/O driven by a task on this thread.
+    /// A new connection (TCP, then TLS for https), its I/O driven by a task on this thread.
+    /// The connect timeout bounds both: nothing is sent before they succeed.
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
-        let stream =
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.address))
+        let open = async {
+            let stream = TcpStream::connect(&self.address)
                 .await
-            {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return Err(SendError::Unreachable(e)),
-                Err(_) => {
-                    return Err(SendError::Unreachable(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "connect timed out",
-                    )))
-                }
-            };
-        let _ = stream.set_nodelay(true);
+                .map_err(SendError::Unreachable)?;
+            let _ = stream.set_nodelay(true);
+            match &self.tls {
+                None => Ok(Stream::Plain(stream)),
+                Some(t) => t
+                    .connector
+                    .connect(t.server_name.clone(), stream)
+                    .await
+                    .map(|s| Stream::Tls(Box::new(s)))
+                    .map_err(|e| {
+                        SendError::Unreachable(std::io::Error::new(
+                            e.kind(),
+                            format!("TLS handshake: {e}"),
+                        ))
+                    }),
+            }
+        };
+        let stream = match tokio::time::timeout(self.connect_timeout, open).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(SendError::Unreachable(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )))
+            }
+        };
+        match stream {
+            Stream::Plain(s) => Self::handshake(s).await,
+            Stream::Tls(s) => Self::handshake(*s).await,
+        }
+    }
+
+    async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, SendError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (sender, connection) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(SendError::Failed)?;

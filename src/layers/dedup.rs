@@ -45,6 +45,20 @@ pub struct DedupTimings {
     pub call_timeout: Duration,
     /// What a store failure means for the request.
     pub on_store_error: OnStoreError,
+    /// The route's upstream timeout: no attempt in flight can take longer.
+    pub upstream_timeout: Duration,
+}
+
+/// Added to the route timeout in a `409`'s Retry-After: the attempt in flight has settled
+/// by then (answered or timed out, and its id committed or released).
+const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(1);
+
+impl DedupTimings {
+    /// When to retry an id held by another attempt whose lease ends in `left`: at most
+    /// the route timeout and a margin, however long the lease.
+    fn retry_in_flight_after(&self, left: Duration) -> Duration {
+        left.min(self.upstream_timeout + IN_FLIGHT_MARGIN)
+    }
 }
 
 /// Dedups a route's deliveries in a store.
@@ -164,53 +178,77 @@ where
         } else {
             format!("{}:{}", layer.namespace, id)
         };
-        req.extensions_mut().insert(DeliveryId(id.into()));
-        let t = layer.timings;
+        let delivery = DeliveryId(id.into());
+        req.extensions_mut().insert(delivery.clone());
         Box::pin(async move {
-            let reserved =
-                with_timeout(t.call_timeout, layer.store.reserve(&store_key, t.lease)).await;
-            let token = match reserved {
-                Ok(Reservation::Acquired(token)) => token,
-                Ok(Reservation::Delivered) => return Ok(respond::duplicate(&rid)),
-                Ok(Reservation::InFlight(left)) => {
-                    return Ok(respond::rejection(&rid, Rejection::InFlight(left)))
-                }
-                Err(e) => {
-                    layer.metrics.dedup_store_errors.inc();
-                    tracing::warn!(request_id = %rid, error = %e, "dedup store failed to reserve a delivery id");
-                    return match t.on_store_error {
-                        OnStoreError::Reject => {
-                            Ok(respond::rejection(&rid, Rejection::DedupUnavailable))
-                        }
-                        OnStoreError::Allow => inner.call(req).await,
-                    };
-                }
-            };
-            // Finish the attempt even if the provider hangs up: see the module docs.
-            let task_rid = rid.clone();
-            let attempt = FinishOnDrop::new(async move {
-                let Ok(resp) = inner.call(req).await;
-                let accepted = resp.status().is_success()
-                    || resp.extensions().get::<UpstreamAccepted>().is_some();
-                let settled = if accepted {
-                    with_timeout(t.call_timeout, layer.store.commit(&store_key, token, t.ttl)).await
-                } else {
-                    with_timeout(t.call_timeout, layer.store.release(&store_key, token)).await
-                };
-                if let Err(e) = settled {
-                    // After a 2xx the delivery was processed: its answer still goes back.
-                    // A failed release only delays the retry until the lease ends.
-                    layer.metrics.dedup_store_errors.inc();
-                    tracing::warn!(request_id = %task_rid, error = %e, "dedup store failed to settle a delivery id");
-                }
-                resp
-            });
-            match attempt.await {
-                Ok(resp) => Ok(resp),
-                // Only a panic in the forward path gets here; answer 502 so the provider retries.
-                Err(Panicked) => Ok(respond::rejection(&rid, Rejection::UpstreamError)),
-            }
+            let mut resp = layer
+                .reserve_and_forward(inner, req, store_key, rid)
+                .await?;
+            // For the log line: which delivery this answer was about.
+            resp.extensions_mut().insert(delivery);
+            Ok(resp)
         })
+    }
+}
+
+impl DedupLayer {
+    /// Reserve, forward, settle (module docs); the answer for each way that can go.
+    async fn reserve_and_forward<S>(
+        self,
+        mut inner: S,
+        req: Request<Bytes>,
+        store_key: String,
+        rid: Arc<str>,
+    ) -> Result<HttpResponse, Infallible>
+    where
+        S: Service<Request<Bytes>, Response = HttpResponse, Error = Infallible> + Send + 'static,
+        S::Future: Send + 'static,
+    {
+        let t = self.timings;
+        let layer = self;
+        let reserved = with_timeout(t.call_timeout, layer.store.reserve(&store_key, t.lease)).await;
+        let token = match reserved {
+            Ok(Reservation::Acquired(token)) => token,
+            Ok(Reservation::Delivered) => return Ok(respond::duplicate(&rid)),
+            Ok(Reservation::InFlight(left)) => {
+                let wait = t.retry_in_flight_after(left);
+                return Ok(respond::rejection(&rid, Rejection::InFlight(wait)));
+            }
+            Err(e) => {
+                layer.metrics.dedup_store_errors.inc();
+                tracing::warn!(request_id = %rid, error = %e, "dedup store failed to reserve a delivery id");
+                return match t.on_store_error {
+                    OnStoreError::Reject => {
+                        Ok(respond::rejection(&rid, Rejection::DedupUnavailable))
+                    }
+                    OnStoreError::Allow => inner.call(req).await,
+                };
+            }
+        };
+        // Finish the attempt even if the provider hangs up: see the module docs.
+        let task_rid = rid.clone();
+        let attempt = FinishOnDrop::new(async move {
+            let Ok(resp) = inner.call(req).await;
+            let accepted =
+                resp.status().is_success() || resp.extensions().get::<UpstreamAccepted>().is_some();
+            let settled = if accepted {
+                with_timeout(t.call_timeout, layer.store.commit(&store_key, token, t.ttl)).await
+            } else {
+                with_timeout(t.call_timeout, layer.store.release(&store_key, token)).await
+            };
+            if let Err(e) = settled {
+                // After a 2xx the delivery was processed: its answer still goes back.
+                // A failed release only delays the retry until the lease ends.
+                layer.metrics.dedup_store_errors.inc();
+                tracing::warn!(request_id = %task_rid, error = %e, "dedup store failed to settle a delivery id");
+            }
+            resp
+        });
+        match attempt.await {
+            Ok(resp) => Ok(resp),
+            // Only a panic in the forward path gets here; answer 502 so the provider retries.
+            Err(Panicked) => Ok(respond::rejection(&rid, Rejection::UpstreamError)),
+        }
     }
 }
 
@@ -289,8 +327,12 @@ mod tests {
     use tower::{ServiceBuilder, ServiceExt};
 
     fn layer(source: DedupSource, required: bool) -> DedupLayer {
+        layer_on(Arc::new(MemoryStore::new(100)), source, required)
+    }
+
+    fn layer_on(store: Arc<dyn DedupStore>, source: DedupSource, required: bool) -> DedupLayer {
         DedupLayer::new(
-            Arc::new(MemoryStore::new(100)),
+            store,
             DedupKeyConfig { source, required },
             "r",
             DedupTimings {
@@ -298,6 +340,7 @@ mod tests {
                 ttl: Duration::from_secs(3600),
                 call_timeout: Duration::from_millis(250),
                 on_store_error: OnStoreError::Reject,
+                upstream_timeout: Duration::from_secs(2),
             },
             Metrics::default().route("r", &[]),
         )
@@ -334,6 +377,28 @@ mod tests {
             respond::outcome_of(&second),
             crate::context::Outcome::Duplicate
         );
+    }
+
+    /// The lease is a minute, but the attempt holding the id answers within the route's
+    /// 2 s timeout: the provider is told to come back then, not in a minute.
+    #[tokio::test]
+    async fn in_flight_retry_after_is_the_route_timeout_not_the_whole_lease() {
+        let store = Arc::new(MemoryStore::new(100));
+        let held = store
+            .reserve("r:evt_1", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(matches!(held, Reservation::Acquired(_)));
+        let svc = ServiceBuilder::new()
+            .layer(layer_on(
+                store,
+                DedupSource::Header(HeaderName::from_static("x-id")),
+                true,
+            ))
+            .service(echo());
+        let resp = svc.oneshot(req_with(Some("evt_1"), b"a")).await.unwrap();
+        assert_eq!(resp.status(), 409);
+        assert_eq!(resp.headers()["retry-after"], "3");
     }
 
     #[tokio::test]

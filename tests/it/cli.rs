@@ -81,7 +81,7 @@ secrets = [{ value = "s" }]
         "route[0].timeout: dedup.lease (5s) must be longer than this route's timeout (10s)",
         "route[1].name: duplicate route name \"a\"",
         "route[1].path: duplicate path \"/a\"",
-        "route[1].upstream: \"ftp://x\" must be an absolute http:// URL",
+        "route[1].upstream: \"ftp://x\" must be an absolute http:// or https:// URL",
         "route[1].verify: a route needs `provider",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
@@ -139,8 +139,12 @@ async fn sigterm_drains_in_flight_requests_then_exits_0_and_logs_hold_no_secrets
     let up = Upstream::start().await;
     up.answer(200, Duration::from_millis(700));
     let (port, admin) = (free_port(), free_port());
+    let dead = dead_port().await;
+    let dead_route = standard_route(&format!("http://{dead}"), "")
+        .replace("name = \"acme\"", "name = \"dead\"")
+        .replace("/webhooks/acme\"", "/webhooks/dead\"");
     let cfg = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{}",
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{}\n{dead_route}",
         standard_route(&up.url(), "")
     );
     let f = write_config(&cfg);
@@ -162,6 +166,13 @@ async fn sigterm_drains_in_flight_requests_then_exits_0_and_logs_hold_no_secrets
         .as_secs() as i64;
     let rejected = post(&url, &signed_with("wrong", b"{}", now, "x"), b"{}").await;
     assert_eq!(reason(&rejected), "invalid_signature");
+    let unreachable = post(
+        &format!("http://{base}/webhooks/dead"),
+        &signed(b"{}", now, "evt_dead"),
+        b"{}",
+    )
+    .await;
+    assert_eq!(reason(&unreachable), "upstream_unreachable");
     let in_flight = {
         let url = url.clone();
         tokio::spawn(async move {
@@ -186,6 +197,11 @@ async fn sigterm_drains_in_flight_requests_then_exits_0_and_logs_hold_no_secrets
     let logs = String::from_utf8_lossy(&out.stderr);
     assert!(logs.contains("\"reason\":\"invalid_signature\""), "{logs}");
     assert!(logs.contains("\"outcome\":\"forwarded\""), "{logs}");
+    // The delivery id, and for an upstream failure its cause and where; no empty fields.
+    assert!(logs.contains("\"dedup_id\":\"evt_term\""), "{logs}");
+    let cause = format!("\"cause\":\"connection refused ({dead})\"");
+    assert!(logs.contains(&cause), "{cause} not in {logs}");
+    assert!(!logs.contains("\"\""), "an empty field was logged: {logs}");
     assert!(
         !logs.contains(SECRET) && !logs.contains(OLD_SECRET),
         "a secret leaked into the logs"

@@ -52,7 +52,7 @@ async fn upstream_gets_forwarding_headers_and_no_spoofed_gateway_headers() {
     assert_eq!(hd["x-hookwall-route"], "acme");
     assert_eq!(hd["x-hookwall-verified"], "generic");
     assert_eq!(hd["x-hookwall-delivery-id"], "evt_h");
-    assert_eq!(hd["x-request-id"].to_str().unwrap().len(), 24);
+    assert_eq!(hd["x-request-id"].to_str().unwrap().len(), 32);
     assert_eq!(hd["x-custom"], "kept");
     assert_eq!(hd["x-sig"], h[0].1.as_str());
     assert!(!hd.contains_key("x-hop"));
@@ -266,4 +266,58 @@ async fn an_upstream_closing_idle_connections_costs_no_delivery() {
         tokio::time::sleep(Duration::from_millis(80)).await;
     }
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
+}
+
+/// An HTTP/1.0 upstream that closes after each answer: the provider still gets HTTP/1.1
+/// answers on a connection that stays open (the upstream's version is not passed back).
+#[tokio::test]
+async fn answers_keep_the_clients_http_version_whatever_the_upstreams() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                // The whole request (the gateway always sends Content-Length).
+                while !seen.windows(2).any(|w| w == b"{}") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    let gw = TestGateway::start(&config_with(
+        "",
+        "",
+        &standard_route(&format!("http://{addr}"), ""),
+    ))
+    .await;
+    let mut client = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    for id in ["v1", "v2"] {
+        let mut req = String::from("POST /webhooks/acme HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n");
+        for (k, v) in signed(b"{}", NOW, id) {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n{}");
+        client.write_all(req.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+        assert!(
+            !text.to_ascii_lowercase().contains("connection: close"),
+            "{text}"
+        );
+        assert!(text.ends_with("ok"), "{text}");
+    }
 }

@@ -5,6 +5,7 @@
 
 mod redis_server;
 mod support;
+mod test_ca;
 
 mod admin;
 mod cli;
@@ -18,3 +19,4 @@ mod properties;
 mod redis;
 mod reload;
 mod tls;
+mod upstream_tls;

@@ -37,7 +37,7 @@ async fn unknown_path_is_404_counted_under_unknown() {
     assert_eq!((resp.0, reason(&resp)), (404, "unknown_route".into()));
     assert_eq!(resp.1["content-type"], "application/json");
     let v: serde_json::Value = serde_json::from_str(&resp.2).unwrap();
-    assert_eq!(v["request_id"].as_str().unwrap().len(), 24);
+    assert_eq!(v["request_id"].as_str().unwrap().len(), 32);
     assert_eq!(
         gw.metric(r#"hookwall_rejections_total{route="_unknown",reason="unknown_route"}"#)
             .await,
@@ -259,7 +259,7 @@ async fn slow_headers_get_408_and_are_cut_off() {
     let (_, body) = text.split_once("\r\n\r\n").unwrap();
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["error"], "read_timeout");
-    assert_eq!(body["request_id"].as_str().map(str::len), Some(24));
+    assert_eq!(body["request_id"].as_str().map(str::len), Some(32));
     assert_eq!(
         gw.metric(r#"hookwall_rejections_total{route="_unknown",reason="read_timeout"}"#)
             .await,

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, Uri};
@@ -14,6 +15,7 @@ use crate::config::{
     DedupConfig, DedupKeyConfig, DedupSource, ForwardHeaders, RateLimitBy, RateLimitConfig,
     RouteConfig, ServerConfig, StoreKind, Window,
 };
+use crate::outbound::tls::{client_config, TlsClientFiles};
 use crate::secret::Secret;
 
 /// The methods a route may accept (a provider never sends anything else).
@@ -100,6 +102,7 @@ impl Compiler {
         };
         let methods = self.methods(at, r.methods.as_deref());
         let upstream = self.upstream(at, r.upstream.as_deref());
+        let upstream_tls = self.upstream_tls(at, r, upstream.as_ref());
 
         let provider = r.provider.clone().unwrap_or_else(|| "generic".to_owned());
         let secrets = self.route_secrets(at, r);
@@ -155,6 +158,7 @@ impl Compiler {
             path,
             methods,
             upstream: upstream?,
+            upstream_tls,
             provider,
             window,
             allow_ips,
@@ -209,19 +213,51 @@ impl Compiler {
                 .map_err(|e| format!("invalid URL {s:?}: {e}")),
         )?;
         match (uri.scheme_str(), uri.authority()) {
-            (Some("http"), Some(_)) => Some(uri),
-            (Some("https"), Some(_)) => {
+            (Some("http" | "https"), Some(_)) => Some(uri),
+            _ => {
                 self.error(
                     &path,
-                    format!("{s:?}: https upstreams are not supported yet; the internal handler is reached over plain http"),
+                    format!("{s:?} must be an absolute http:// or https:// URL"),
                 );
                 None
             }
-            _ => {
-                self.error(&path, format!("{s:?} must be an absolute http:// URL"));
-                None
-            }
         }
+    }
+
+    /// The TLS client settings of an `https://` upstream; `upstream_tls` on an `http://`
+    /// one is a mistake worth saying.
+    fn upstream_tls(
+        &mut self,
+        at: &str,
+        r: &RawRoute,
+        upstream: Option<&Uri>,
+    ) -> Option<Arc<rustls::ClientConfig>> {
+        let path = format!("{at}.upstream_tls");
+        let https = upstream.is_some_and(|u| u.scheme_str() == Some("https"));
+        let raw = r.upstream_tls.as_ref();
+        if !https {
+            if raw.is_some() && upstream.is_some() {
+                self.error(&path, "applies to https:// upstreams only".to_owned());
+            }
+            return None;
+        }
+        let raw = raw.cloned().unwrap_or_default();
+        let identity = match (raw.client_cert, raw.client_key) {
+            (Some(cert), Some(key)) => Some((cert.into(), key.into())),
+            (None, None) => None,
+            _ => {
+                self.error(
+                    &path,
+                    "client_cert and client_key go together (PEM file paths)".to_owned(),
+                );
+                return None;
+            }
+        };
+        let files = TlsClientFiles {
+            ca_file: raw.ca_file.map(Into::into),
+            identity,
+        };
+        self.check(&path, client_config(&files))
     }
 
     fn route_secrets(&mut self, at: &str, r: &RawRoute) -> Vec<(String, Secret)> {
