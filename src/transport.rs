@@ -62,7 +62,10 @@ impl ConnectionSettings {
             // The head deadline is ours (`deadlines.rs`): hyper's own timer also runs while
             // a keep-alive connection sits idle, and idle connections get `idle_timeout`.
             .header_read_timeout(None)
+            // Both: the buffer cap only applies while a head is incomplete, so a head that
+            // arrives in one read is held to the limit by max_header_size.
             .max_buf_size(MAX_HEAD_BYTES)
+            .max_header_size(MAX_HEAD_BYTES)
             .max_headers(MAX_HEADERS)
             .keep_alive(true);
         let mut h2 = http2::Builder::new(TokioExecutor::new());

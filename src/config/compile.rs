@@ -13,6 +13,7 @@ use std::time::Duration;
 use http::HeaderName;
 use ipnet::IpNet;
 
+mod parse;
 mod route;
 mod scheme;
 mod sections;
@@ -103,7 +104,7 @@ pub fn compile_route(path: &Path, name: &str) -> Result<Arc<RouteConfig>, Compil
         source: path.to_owned(),
         errors,
     };
-    let Some(raw) = parse(&text, &mut cx) else {
+    let Some(raw) = cx.parse(&text) else {
         return Err(failed(cx.errors));
     };
     let names: Vec<&str> = raw.route.iter().filter_map(|r| r.name.as_deref()).collect();
@@ -131,166 +132,28 @@ pub fn compile_route(path: &Path, name: &str) -> Result<Arc<RouteConfig>, Compil
     let route = cx.route(&at, &raw.route[index], &server, &dedup);
     match route {
         Some(route) if cx.errors.is_empty() => Ok(Arc::new(route)),
-        _ => Err(failed(cx.errors)),
+        _ => {
+            parse::locate(&text, &mut cx.errors);
+            Err(failed(cx.errors))
+        }
     }
 }
 
 /// Compiles config text; `source` names the file in messages and resolves nothing else.
 pub fn compile_str(text: &str, source: &Path) -> Result<Config, CompileErrors> {
     let mut cx = Compiler::default();
-    let raw = parse(text, &mut cx);
+    let raw = cx.parse(text);
     let config = raw.and_then(|raw| cx.config(raw, source));
     match config {
         Some(config) if cx.errors.is_empty() => Ok(config),
-        _ => Err(CompileErrors {
-            source: source.to_owned(),
-            errors: cx.errors,
-        }),
-    }
-}
-
-/// TOML → raw structs, reporting every value of the wrong type and every unknown key, not
-/// just the first.
-///
-/// serde stops at the first value it cannot take, so each such value is reported with its
-/// key path and taken out of the tree, and the tree deserialized again, until it goes
-/// through. Unknown keys are collected on that last pass.
-fn parse(text: &str, cx: &mut Compiler) -> Option<RawConfig> {
-    let mut tree = match text.parse::<toml::Table>() {
-        Ok(tree) => tree,
-        Err(e) => {
-            cx.toml_error(text, &e);
-            return None;
-        }
-    };
-    loop {
-        let mut unknown = Vec::new();
-        let mut note = |path: serde_ignored::Path<'_>| unknown.push(path_to_key(&path.to_string()));
-        let pass = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
-            toml::Value::Table(tree.clone()),
-            &mut note,
-        ));
-        match pass {
-            Ok(raw) => {
-                for key in unknown {
-                    cx.unknown_key(&key);
-                }
-                return Some(raw);
-            }
-            Err(e) => {
-                let path = e.path().clone();
-                // The message alone: the key path is ours to write.
-                let message = e.into_inner().message().trim().to_owned();
-                cx.errors.push(ConfigError {
-                    position: position_of(text, &path),
-                    path: path_to_key(&path.to_string()),
-                    message,
-                });
-                if !remove(&mut tree, &path) {
-                    return None;
-                }
-            }
+        _ => {
+            parse::locate(text, &mut cx.errors);
+            Err(CompileErrors {
+                source: source.to_owned(),
+                errors: cx.errors,
+            })
         }
     }
-}
-
-/// Where the value at `path` starts in the text (1-based line and column).
-fn position_of(text: &str, path: &serde_path_to_error::Path) -> Option<(usize, usize)> {
-    use serde_path_to_error::Segment;
-    use toml::de::{DeTable, DeValue};
-    let doc = DeTable::parse(text).ok()?;
-    let mut table: &DeTable<'_> = doc.get_ref();
-    let mut here: Option<&DeValue<'_>> = None;
-    let mut start = 0;
-    for segment in path.iter() {
-        let found = match (segment, here) {
-            (Segment::Map { key }, None) => table.iter().find(|(k, _)| k.get_ref() == key),
-            (Segment::Map { key }, Some(DeValue::Table(t))) => {
-                table = t;
-                table.iter().find(|(k, _)| k.get_ref() == key)
-            }
-            (Segment::Seq { index }, Some(DeValue::Array(items))) => {
-                let item = items.get(*index)?;
-                start = item.span().start;
-                here = Some(item.get_ref());
-                continue;
-            }
-            _ => None,
-        };
-        let (_, value) = found?;
-        start = value.span().start;
-        here = Some(value.get_ref());
-    }
-    Some(line_col(text, start))
-}
-
-/// Removes the key a type error was found under (the whole array, for an element), so the
-/// next pass gets past it. `false` if there is nothing to remove.
-fn remove(tree: &mut toml::Table, path: &serde_path_to_error::Path) -> bool {
-    use serde_path_to_error::Segment;
-    let segments: Vec<&Segment> = path.iter().collect();
-    // The deepest table key on the path.
-    let Some(last) = segments
-        .iter()
-        .rposition(|s| matches!(s, Segment::Map { .. }))
-    else {
-        return false;
-    };
-    let mut table = tree;
-    let mut i = 0;
-    while i < last {
-        let Segment::Map { key } = segments[i] else {
-            return false;
-        };
-        let Some(mut value) = table.get_mut(key.as_str()) else {
-            return false;
-        };
-        i += 1;
-        // Array elements on the way (`route[0]`).
-        while let Some(Segment::Seq { index }) = segments.get(i).filter(|_| i < last) {
-            let toml::Value::Array(items) = value else {
-                return false;
-            };
-            let Some(item) = items.get_mut(*index) else {
-                return false;
-            };
-            value = item;
-            i += 1;
-        }
-        let toml::Value::Table(inner) = value else {
-            return false;
-        };
-        table = inner;
-    }
-    let Segment::Map { key } = segments[last] else {
-        return false;
-    };
-    table.remove(key.as_str()).is_some()
-}
-
-/// `route.0.verify.foo` (serde_ignored's spelling) → `route[0].verify.foo`.
-fn path_to_key(dotted: &str) -> String {
-    let mut out = String::new();
-    // `?` marks an `Option` layer in serde_ignored's path; it is not a key.
-    for seg in dotted.split('.').filter(|s| *s != "?") {
-        if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
-            out.push_str(&format!("[{seg}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(seg);
-        }
-    }
-    out
-}
-
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, col)
 }
 
 #[derive(Default)]
@@ -305,26 +168,6 @@ impl Compiler {
             position: None,
             path: path.to_owned(),
             message,
-        });
-    }
-
-    /// An unknown key, with the closest known one as a hint.
-    fn unknown_key(&mut self, key: &str) {
-        let (parent, name) = match key.rfind(['.', '[']) {
-            Some(i) if key.as_bytes()[i] == b'.' => (&key[..i], &key[i + 1..]),
-            Some(_) => (key, ""),
-            None => ("", key),
-        };
-        let hint = super::suggest::hint(name, super::raw::known_keys(parent).iter().copied());
-        self.error(key, format!("unknown key{hint}"));
-    }
-
-    fn toml_error(&mut self, text: &str, e: &toml::de::Error) {
-        let position = e.span().map(|s| line_col(text, s.start));
-        self.errors.push(ConfigError {
-            position,
-            path: String::new(),
-            message: e.message().trim().to_owned(),
         });
     }
 

@@ -4,7 +4,7 @@
 //! body is refused as soon as it crosses the cap, so no client can make the gateway hold
 //! more than `max_body`. Headers and body must arrive within `server.read_timeout`
 //! (counted from when the request head was parsed). Rejections: `413 body_too_large`,
-//! `408 read_timeout`. The inner service gets `Request<Bytes>`: the exact bytes received.
+//! `408 read_timeout`, `400 bad_request` for malformed chunked framing. The inner service gets `Request<Bytes>`: the exact bytes received.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -30,6 +30,27 @@ pub enum ReadError {
     TooLarge,
     /// The body broke off or was malformed.
     Broken(BoxError),
+}
+
+impl ReadError {
+    /// Whether the body's framing was malformed (a bad chunk size line, say) rather than
+    /// cut off: the client sent a bad request, it did not run out of time.
+    fn malformed(&self) -> bool {
+        let ReadError::Broken(e) = self else {
+            return false;
+        };
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+        while let Some(err) = source {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                return matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+                );
+            }
+            source = err.source();
+        }
+        false
+    }
 }
 
 /// Reads a whole body, failing as soon as it exceeds `max` bytes.
@@ -126,6 +147,9 @@ where
                 Ok(Ok(bytes)) => bytes,
                 Ok(Err(ReadError::TooLarge)) => {
                     return Ok(respond::rejection(&id, Rejection::BodyTooLarge))
+                }
+                Ok(Err(e)) if e.malformed() => {
+                    return Ok(respond::rejection(&id, Rejection::BadRequest))
                 }
                 // A body that broke off never completed within the read window either.
                 Ok(Err(ReadError::Broken(_))) | Err(_) => {

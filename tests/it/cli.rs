@@ -598,3 +598,30 @@ async fn echo_prints_what_it_receives() {
     child.kill().await.unwrap();
     let _ = stdout.read_to_end(&mut Vec::new()).await;
 }
+
+/// Every bad config in `tests/fixtures/invalid/` is refused by `hookwall check` with exactly
+/// the messages written next to it (`<name>.err`): what a user sees, with file positions.
+#[test]
+fn invalid_config_fixtures_print_their_expected_messages() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let expected = std::fs::read_to_string(path.with_extension("err"))
+            .unwrap_or_else(|e| panic!("{name} has no .err file: {e}"));
+        let out = Command::new(BIN)
+            .args(["check", "--config", &name])
+            .current_dir(&dir)
+            .env_remove("HOOKWALL_FIXTURE_NEVER_SET")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} fixtures");
+}

@@ -9,10 +9,12 @@ mod test_ca;
 
 mod admin;
 mod cli;
+mod connections;
 mod dedup;
 mod deploy;
 mod forward;
 mod handshakes;
+mod layer_order;
 mod pipeline;
 mod presets;
 mod properties;

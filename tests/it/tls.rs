@@ -237,3 +237,25 @@ async fn idle_and_stalled_tls_connections_are_closed_within_read_timeout() {
         1.0
     );
 }
+
+/// An h2 connection whose peer keeps answering pings but opens no stream is closed (GOAWAY)
+/// after `idle_timeout` (1s here), after it served a request, and the request was not cut.
+#[tokio::test]
+async fn an_idle_h2_connection_is_closed_after_idle_timeout() {
+    let up = Upstream::start().await;
+    let c = cert();
+    let (_dir, _path, gw) = tls_gateway(&up, &c).await;
+    let h2 = connect(gw.addr, &[&c.der], b"h2").await;
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(h2))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let resp = send.send_request(signed_request("h2-idle")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(4), conn).await;
+    assert!(
+        ended.is_ok(),
+        "idle h2 connection still open after idle_timeout"
+    );
+}

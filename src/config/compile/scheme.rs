@@ -56,9 +56,8 @@ impl Compiler {
             self.error(
                 &format!("{at}.provider"),
                 format!(
-                    "unknown provider {provider:?}{} (expected \"generic\" or one of: {})",
+                    "unknown provider {provider:?}{}; `hookwall presets` lists every preset, and provider = \"generic\" with a [route.verify] table covers any other HMAC scheme",
                     suggest::hint(provider, NAMES.iter().copied().chain(["generic"])),
-                    NAMES.join(", ")
                 ),
             );
             return (None, SchemeDefaults::default());
