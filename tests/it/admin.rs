@@ -139,3 +139,29 @@ async fn token_guards_everything_but_healthz_and_metrics() {
     );
     assert_eq!(get(&gw.admin_url("/routes"), &auth("Bearer")).await.0, 401);
 }
+
+/// Regression: deploy/README's Kubernetes advice had the readiness probe call `/readyz`
+/// without the token, which then answered 401 forever. The probe it shows now sends the
+/// header, and that request is ready.
+#[tokio::test]
+async fn the_documented_readiness_probe_is_ready_when_a_token_is_set() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/README.md"),
+    )
+    .unwrap();
+    let probe = readme
+        .split("readinessProbe:")
+        .nth(1)
+        .expect("deploy/README.md shows a readinessProbe");
+    let probe = &probe[..probe.find("terminationGracePeriodSeconds").unwrap_or(probe.len())];
+    assert!(probe.contains("path: /readyz") && probe.contains("- name: Authorization"), "{probe}");
+    assert!(probe.contains("value: \"Bearer "), "{probe}");
+    let up = Upstream::start().await;
+    let cfg = config_with("", "", &standard_route(&up.url(), "")).replace(
+        "[admin]\nlisten = \"127.0.0.1:0\"",
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"probe-token\"",
+    );
+    let gw = TestGateway::start(&cfg).await;
+    let header = [("Authorization".to_owned(), "Bearer probe-token".to_owned())];
+    assert_eq!(get(&gw.admin_url("/readyz"), &header).await.0, 200);
+}
