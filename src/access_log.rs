@@ -24,7 +24,7 @@ const REJECTION_BURST: u32 = 200;
 
 /// The request log.
 #[derive(Debug)]
-pub struct AccessLog {
+pub(crate) struct AccessLog {
     rejections: DefaultDirectRateLimiter,
     suppressed: AtomicU64,
 }
@@ -42,7 +42,7 @@ impl Default for AccessLog {
 
 /// One finished request, as logged.
 #[derive(Debug)]
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     /// This request's id.
     pub request_id: &'a str,
     /// Route name or `_unknown`.
@@ -63,7 +63,7 @@ pub struct Entry<'a> {
 
 impl AccessLog {
     /// Logs `entry` (rejections only while under the rate).
-    pub fn record(&self, entry: &Entry<'_>) {
+    pub(crate) fn record(&self, entry: &Entry<'_>) {
         // `None` fields are not written at all (tracing skips them).
         let (reason, upstream_status) = match entry.outcome {
             Outcome::Rejected(r) => (Some(r.reason()), None),
@@ -95,7 +95,8 @@ impl AccessLog {
     }
 
     /// Rejection lines suppressed since the last one that was written.
-    pub fn suppressed(&self) -> u64 {
+    #[cfg(test)]
+    fn suppressed(&self) -> u64 {
         self.suppressed.load(Ordering::Relaxed)
     }
 }

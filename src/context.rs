@@ -12,7 +12,7 @@ use crate::error::Rejection;
 
 /// Set by the server before the route stack runs.
 #[derive(Debug, Clone)]
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     /// This request's own id (answers, logs, `X-Request-Id` upstream).
     pub request_id: Arc<str>,
     /// The TCP peer.
@@ -29,30 +29,30 @@ pub struct RequestContext {
 
 /// The index (in the route's `secrets`) of the secret that verified the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VerifiedKey(pub usize);
+pub(crate) struct VerifiedKey(pub usize);
 
 /// The header whose value the valid signature covered as the delivery id. Dedup takes the
 /// id from it, so an unsigned look-alike header (Svix's `svix-id` beside a `webhook-*`
 /// signature) cannot choose which id a delivery claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedIdHeader(pub http::HeaderName);
+pub(crate) struct SignedIdHeader(pub http::HeaderName);
 
 /// The delivery id of a request, for `X-Hookwall-Delivery-Id` upstream.
 #[derive(Debug, Clone)]
-pub struct DeliveryId(pub Arc<str>);
+pub(crate) struct DeliveryId(pub Arc<str>);
 
 /// On a response: the upstream said 2xx, even if its body then failed, so dedup must mark
 /// the id delivered.
 #[derive(Debug, Clone, Copy)]
-pub struct UpstreamAccepted;
+pub(crate) struct UpstreamAccepted;
 
 /// On a response: why the upstream gave no answer (kind and address), for the log line.
 #[derive(Debug, Clone)]
-pub struct UpstreamFailure(pub String);
+pub(crate) struct UpstreamFailure(pub String);
 
 /// What happened to a request, attached to the response for metrics and the log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The upstream answered with this status.
     Forwarded(http::StatusCode),
     /// An already-delivered id: answered 200 without calling the upstream.
@@ -65,7 +65,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The `outcome` metric label.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Outcome::Forwarded(_) => "forwarded",
             Outcome::Duplicate => "duplicate",
@@ -78,7 +78,7 @@ impl Outcome {
 /// Makes request ids: a random per-process prefix and a counter, so ids are unique across
 /// restarts and instances without a syscall per request.
 #[derive(Debug)]
-pub struct RequestIds {
+pub(crate) struct RequestIds {
     prefix: u64,
     next: AtomicU64,
 }
@@ -103,7 +103,7 @@ impl Default for RequestIds {
 impl RequestIds {
     /// A fresh id, 32 hex characters: the process prefix and the whole 64-bit count, so
     /// ids never repeat within a process (the count does not wrap in practice: 2^64).
-    pub fn next_id(&self) -> Arc<str> {
+    pub(crate) fn next_id(&self) -> Arc<str> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         format!("{:016x}{n:016x}", self.prefix).into()
     }

@@ -93,7 +93,7 @@ fn describe(body: &str) -> String {
 }
 
 /// Runs the tour; exits 0 when every case got the answer the contract promises.
-pub async fn run() -> ExitCode {
+pub(crate) async fn run() -> ExitCode {
     match tour().await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {

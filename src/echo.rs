@@ -66,7 +66,7 @@ async fn answer(req: Request<Incoming>, print: bool) -> Response<Full<Bytes>> {
 }
 
 /// Serves on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, print: bool) {
+pub(crate) async fn serve(listener: TcpListener, print: bool) {
     while let Ok((stream, _)) = listener.accept().await {
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| async move {
@@ -80,7 +80,7 @@ pub async fn serve(listener: TcpListener, print: bool) {
 }
 
 /// Starts a quiet echo upstream on a free loopback port (for `hookwall demo`).
-pub async fn start_quiet() -> std::io::Result<SocketAddr> {
+pub(crate) async fn start_quiet() -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(serve(listener, false));

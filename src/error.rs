@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 /// Boxed error used where the concrete type does not matter.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Defines [`Rejection`] from one table: variant, reason string (CONTRACT §3, also the
 /// `reason` metric label) and status, so the three can never disagree.
@@ -17,19 +17,19 @@ macro_rules! rejections {
     ($( $(#[$doc:meta])* $variant:ident $(($field:ty))? => $reason:literal, $status:ident; )*) => {
         /// A request the gateway answers itself instead of forwarding.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Rejection {
+        pub(crate) enum Rejection {
             $( $(#[$doc])* $variant $(($field))?, )*
         }
 
         /// Number of distinct reasons; metric handles are pre-built per route for each.
-        pub const REASON_COUNT: usize = [$($reason),*].len();
+        pub(crate) const REASON_COUNT: usize = [$($reason),*].len();
 
         impl Rejection {
             /// Every reason, in a fixed order (index = [`Rejection::index`]).
-            pub const ALL_REASONS: [&'static str; REASON_COUNT] = [$($reason),*];
+            pub(crate) const ALL_REASONS: [&'static str; REASON_COUNT] = [$($reason),*];
 
             /// Position of this variant in [`Rejection::ALL_REASONS`].
-            pub fn index(self) -> usize {
+            pub(crate) fn index(self) -> usize {
                 let mut i = 0;
                 $(
                     if matches!(self, Rejection::$variant { .. }) {
@@ -41,12 +41,12 @@ macro_rules! rejections {
             }
 
             /// The reason string of CONTRACT §3.
-            pub fn reason(self) -> &'static str {
+            pub(crate) fn reason(self) -> &'static str {
                 Self::ALL_REASONS[self.index()]
             }
 
             /// The status that makes the provider retry (or stop) correctly.
-            pub fn status(self) -> StatusCode {
+            pub(crate) fn status(self) -> StatusCode {
                 match self {
                     $( Rejection::$variant { .. } => StatusCode::$status, )*
                 }
@@ -96,7 +96,7 @@ rejections! {
 
 impl Rejection {
     /// Seconds for the `Retry-After` header, where the contract asks for one.
-    pub fn retry_after_secs(self) -> Option<u64> {
+    pub(crate) fn retry_after_secs(self) -> Option<u64> {
         // Round up and never say 0: "retry now" invites a hot loop.
         let ceil = |d: Duration| (d.as_millis().div_ceil(1000) as u64).max(1);
         match self {

@@ -141,7 +141,7 @@ fn failure_cause(e: &SendError, address: &str) -> String {
 
 /// What a route forwards to, resolved once at build time.
 #[derive(Debug)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     /// One pool per worker thread (see `server::workers`), plus one for everything else,
     /// so a request never drives a connection owned by another thread.
     pools: Box<[Pool]>,
@@ -162,7 +162,7 @@ pub struct Upstream {
 
 /// Settings for [`Upstream::new`], all validated by config compile.
 #[derive(Debug)]
-pub struct UpstreamSettings<'a> {
+pub(crate) struct UpstreamSettings<'a> {
     /// Absolute http URL.
     pub url: &'a Uri,
     /// Route name.
@@ -182,7 +182,7 @@ pub struct UpstreamSettings<'a> {
 impl Upstream {
     /// A pooled client for one route. `None` only if the URL has no scheme or authority,
     /// which config compile already refuses.
-    pub fn new(s: UpstreamSettings<'_>, metrics: Arc<RouteMetrics>) -> Option<Self> {
+    pub(crate) fn new(s: UpstreamSettings<'_>, metrics: Arc<RouteMetrics>) -> Option<Self> {
         let authority = s.url.authority()?.clone();
         let address = connect_address(s.url)?;
         let tls = match &s.tls {
@@ -371,13 +371,13 @@ impl Upstream {
 
 /// The forwarding service: cheap to clone (one `Arc`).
 #[derive(Debug, Clone)]
-pub struct Forward {
+pub(crate) struct Forward {
     upstream: Arc<Upstream>,
 }
 
 impl Forward {
     /// Forwards to `upstream`.
-    pub fn new(upstream: Upstream) -> Self {
+    pub(crate) fn new(upstream: Upstream) -> Self {
         Forward {
             upstream: Arc::new(upstream),
         }

@@ -25,27 +25,27 @@
 // Unit tests read back small bodies they built themselves.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
-pub mod access_log;
+pub(crate) mod access_log;
 pub mod admin;
 pub mod cli;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
-pub mod context;
+pub(crate) mod context;
 pub mod dedup;
-pub mod demo;
-pub mod echo;
-pub mod error;
-pub mod forward;
-pub mod front;
+pub(crate) mod demo;
+pub(crate) mod echo;
+pub(crate) mod error;
+pub(crate) mod forward;
+pub(crate) mod front;
 pub mod gateway;
 pub mod layers;
 pub mod metrics;
-pub mod outbound;
-pub mod redis_client;
-pub mod respond;
-pub mod router;
+pub(crate) mod outbound;
+pub(crate) mod redis_client;
+pub(crate) mod respond;
+pub(crate) mod router;
 pub mod secret;
-pub mod stack;
+pub(crate) mod stack;
 pub mod transport;
 pub mod verify;

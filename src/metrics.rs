@@ -356,7 +356,7 @@ pub struct RouteMetrics {
 
 impl RouteMetrics {
     /// Counts a finished request by its outcome.
-    pub fn record(&self, outcome: Outcome) {
+    pub(crate) fn record(&self, outcome: Outcome) {
         let i = match outcome {
             Outcome::Forwarded(status) => {
                 let class = match status.as_u16() {

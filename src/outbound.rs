@@ -6,4 +6,4 @@
 //! `upstream_tls.ca_file`, and a client certificate for mTLS when `client_cert`/`client_key`
 //! are set. Only HTTP/1.1 is offered (ALPN), which is what the upstream pool speaks.
 
-pub mod tls;
+pub(crate) mod tls;

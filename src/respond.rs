@@ -14,7 +14,7 @@ use crate::context::Outcome;
 use crate::error::Rejection;
 
 /// The response type of every route stack.
-pub type HttpResponse = Response<Full<Bytes>>;
+pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
 fn json(status: StatusCode, body: String, outcome: Outcome) -> HttpResponse {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
@@ -39,7 +39,7 @@ fn rejection_body(request_id: &str, rejection: Rejection) -> String {
 }
 
 /// The answer for a rejection.
-pub fn rejection(request_id: &str, rejection: Rejection) -> HttpResponse {
+pub(crate) fn rejection(request_id: &str, rejection: Rejection) -> HttpResponse {
     let body = rejection_body(request_id, rejection);
     let mut resp = json(rejection.status(), body, Outcome::Rejected(rejection));
     if let Some(secs) = rejection.retry_after_secs() {
@@ -51,7 +51,7 @@ pub fn rejection(request_id: &str, rejection: Rejection) -> HttpResponse {
 
 /// The same answer as raw HTTP/1.1 bytes that close the connection, for a socket hyper
 /// has already given up (a request head that stalled).
-pub fn rejection_http1(request_id: &str, rejection: Rejection) -> Vec<u8> {
+pub(crate) fn rejection_http1(request_id: &str, rejection: Rejection) -> Vec<u8> {
     let body = rejection_body(request_id, rejection);
     let status = rejection.status();
     let retry_after = rejection
@@ -68,7 +68,7 @@ pub fn rejection_http1(request_id: &str, rejection: Rejection) -> Vec<u8> {
 }
 
 /// The answer for an id that was already delivered: 200 so the provider stops retrying.
-pub fn duplicate(request_id: &str) -> HttpResponse {
+pub(crate) fn duplicate(request_id: &str) -> HttpResponse {
     let body = format!(
         "{{\"status\":\"duplicate\",\"request_id\":{}}}",
         quoted(request_id)
@@ -77,7 +77,7 @@ pub fn duplicate(request_id: &str) -> HttpResponse {
 }
 
 /// A provider handshake answered by the gateway itself (counted as outcome `handshake`).
-pub fn handshake(
+pub(crate) fn handshake(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
@@ -96,7 +96,7 @@ pub fn handshake(
 
 /// The outcome a response carries (`rejected/upstream_error` if a layer forgot to set one,
 /// which would be a bug: better counted wrong than not counted).
-pub fn outcome_of(resp: &HttpResponse) -> Outcome {
+pub(crate) fn outcome_of(resp: &HttpResponse) -> Outcome {
     resp.extensions()
         .get::<Outcome>()
         .copied()

@@ -27,7 +27,7 @@ use crate::metrics::{Metrics, RouteMetrics};
 use crate::respond::HttpResponse;
 
 /// A route's whole stack, type-erased at the route boundary.
-pub type RouteService = BoxCloneSyncService<Request<Incoming>, HttpResponse, Infallible>;
+pub(crate) type RouteService = BoxCloneSyncService<Request<Incoming>, HttpResponse, Infallible>;
 
 /// What every route shares.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ pub struct Route {
 
 /// Builds `cfg`'s stack. `previous` is the limiter of the route with the same name before
 /// a reload: reused when the limit is unchanged, so a reload does not reset rate limits.
-pub fn build_route(
+pub(crate) fn build_route(
     cfg: &Arc<RouteConfig>,
     dedup: &DedupConfig,
     read_timeout: std::time::Duration,
@@ -170,7 +170,7 @@ pub fn build_route(
 }
 
 /// Names of the checks a route runs, in order (for `check` and `/routes`).
-pub fn checks(cfg: &RouteConfig) -> Vec<&'static str> {
+pub(crate) fn checks(cfg: &RouteConfig) -> Vec<&'static str> {
     let mut out = Vec::new();
     if !cfg.allow_ips.is_empty() {
         out.push("ip_allow");

@@ -27,7 +27,7 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
 
 /// The files of a route's `upstream_tls` table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsClientFiles {
+pub(crate) struct TlsClientFiles {
     /// Extra trusted roots (PEM), added to the system's.
     pub ca_file: Option<std::path::PathBuf>,
     /// The client certificate chain (PEM) and its key, for mTLS.
@@ -36,7 +36,7 @@ pub struct TlsClientFiles {
 
 /// A client config trusting the system roots and `files.ca_file`, presenting
 /// `files.identity` when set, offering HTTP/1.1.
-pub fn client_config(files: &TlsClientFiles) -> Result<Arc<ClientConfig>, TlsError> {
+pub(crate) fn client_config(files: &TlsClientFiles) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     // A root the system store holds but rustls cannot parse is skipped, not fatal.
     let _ = roots.add_parsable_certificates(system_roots().iter().cloned());
