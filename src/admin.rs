@@ -57,12 +57,18 @@ fn authorized(gateway: &Gateway, req: &Request<Incoming>) -> bool {
 /// was checked already; without one, only loopback peers may change anything.
 fn state_change_refused(gateway: &Gateway, peer: SocketAddr) -> Option<HttpResponse> {
     let has_token = gateway.live().config().admin.token.is_some();
-    (!has_token && !peer.ip().is_loopback()).then(|| {
+    (!has_token && !from_loopback(peer)).then(|| {
         reply::error(
             StatusCode::FORBIDDEN,
             "changing state from a non-loopback peer needs [admin] token",
         )
     })
+}
+
+/// Whether a peer is this host. A dual-stack listener sees 127.0.0.1 as
+/// `::ffff:127.0.0.1`, which is loopback too.
+fn from_loopback(peer: SocketAddr) -> bool {
+    crate::client_ip::canonical(peer.ip()).is_loopback()
 }
 
 async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
@@ -114,4 +120,20 @@ pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Fu
     }
     drop(listener);
     let _ = tokio::time::timeout(ADMIN_DRAIN, graceful.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: on a `[::]` listener a loopback client was refused as non-loopback.
+    #[test]
+    fn mapped_ipv4_loopback_is_loopback() {
+        let peer = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(from_loopback(peer("127.0.0.1:1")));
+        assert!(from_loopback(peer("[::1]:1")));
+        assert!(from_loopback(peer("[::ffff:127.0.0.1]:1")));
+        assert!(!from_loopback(peer("[::ffff:10.0.0.1]:1")));
+        assert!(!from_loopback(peer("192.0.2.1:1")));
+    }
 }

@@ -99,7 +99,7 @@ fn read(path: &Path) -> Result<String, CompileErrors> {
 /// an unset variable) are not this route's and do not stop it.
 pub fn compile_route(path: &Path, name: &str) -> Result<Arc<RouteConfig>, CompileErrors> {
     let text = read(path)?;
-    let mut cx = Compiler::default();
+    let mut cx = Compiler::for_file(path);
     let failed = |errors| CompileErrors {
         source: path.to_owned(),
         errors,
@@ -139,9 +139,10 @@ pub fn compile_route(path: &Path, name: &str) -> Result<Arc<RouteConfig>, Compil
     }
 }
 
-/// Compiles config text; `source` names the file in messages and resolves nothing else.
+/// Compiles config text; `source` names the file in messages, and relative file paths in
+/// it are taken from its folder.
 pub fn compile_str(text: &str, source: &Path) -> Result<Config, CompileErrors> {
-    let mut cx = Compiler::default();
+    let mut cx = Compiler::for_file(source);
     let raw = cx.parse(text);
     let config = raw.and_then(|raw| cx.config(raw, source));
     match config {
@@ -160,9 +161,24 @@ pub fn compile_str(text: &str, source: &Path) -> Result<Config, CompileErrors> {
 struct Compiler {
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
+    /// The config file's folder: relative file paths in it are relative to it.
+    base: PathBuf,
 }
 
 impl Compiler {
+    fn for_file(source: &Path) -> Self {
+        Compiler {
+            base: source.parent().map(Path::to_owned).unwrap_or_default(),
+            ..Compiler::default()
+        }
+    }
+
+    /// A path from the file: relative ones are taken from the config file's folder, so
+    /// the config means the same whatever directory hookwall was started in.
+    fn resolve(&self, path: &str) -> PathBuf {
+        self.base.join(path)
+    }
+
     fn error(&mut self, path: &str, message: String) {
         self.errors.push(ConfigError {
             position: None,
@@ -273,8 +289,8 @@ impl Compiler {
                 }
             };
         }
-        let file = raw.file.as_deref().unwrap_or_default();
-        match std::fs::read(file) {
+        let file = self.resolve(raw.file.as_deref().unwrap_or_default());
+        match std::fs::read(&file) {
             Ok(mut bytes) => {
                 // Files written by editors and `echo` end in a newline that is not part of
                 // the secret.

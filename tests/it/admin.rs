@@ -153,8 +153,13 @@ async fn the_documented_readiness_probe_is_ready_when_a_token_is_set() {
         .split("readinessProbe:")
         .nth(1)
         .expect("deploy/README.md shows a readinessProbe");
-    let probe = &probe[..probe.find("terminationGracePeriodSeconds").unwrap_or(probe.len())];
-    assert!(probe.contains("path: /readyz") && probe.contains("- name: Authorization"), "{probe}");
+    let probe = &probe[..probe
+        .find("terminationGracePeriodSeconds")
+        .unwrap_or(probe.len())];
+    assert!(
+        probe.contains("path: /readyz") && probe.contains("- name: Authorization"),
+        "{probe}"
+    );
     assert!(probe.contains("value: \"Bearer "), "{probe}");
     let up = Upstream::start().await;
     let cfg = config_with("", "", &standard_route(&up.url(), "")).replace(

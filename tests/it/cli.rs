@@ -625,3 +625,24 @@ fn invalid_config_fixtures_print_their_expected_messages() {
     }
     assert!(checked >= 6, "only {checked} fixtures");
 }
+
+/// A relative file path in the config is taken from the config file's folder, whatever
+/// directory hookwall runs in.
+#[test]
+fn relative_secret_files_are_found_next_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gh.secret"), "from-a-file\n").unwrap();
+    let cfg = "[[route]]\nname = \"gh\"\npath = \"/gh\"\nupstream = \"http://127.0.0.1:9/\"\nprovider = \"github\"\nsecrets = [{ file = \"gh.secret\" }]\n";
+    std::fs::write(dir.path().join("gateway.toml"), cfg).unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(dir.path().join("gateway.toml"))
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

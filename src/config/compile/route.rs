@@ -243,7 +243,7 @@ impl Compiler {
         }
         let raw = raw.cloned().unwrap_or_default();
         let identity = match (raw.client_cert, raw.client_key) {
-            (Some(cert), Some(key)) => Some((cert.into(), key.into())),
+            (Some(cert), Some(key)) => Some((self.resolve(&cert), self.resolve(&key))),
             (None, None) => None,
             _ => {
                 self.error(
@@ -254,7 +254,7 @@ impl Compiler {
             }
         };
         let files = TlsClientFiles {
-            ca_file: raw.ca_file.map(Into::into),
+            ca_file: raw.ca_file.map(|f| self.resolve(&f)),
             identity,
         };
         self.check(&path, client_config(&files))

@@ -12,8 +12,8 @@ impl Compiler {
         let tls = raw.tls.as_ref().and_then(|t| match (&t.cert, &t.key) {
             (Some(cert), Some(key)) => {
                 let files = TlsFiles {
-                    cert: cert.into(),
-                    key: key.into(),
+                    cert: self.resolve(cert),
+                    key: self.resolve(key),
                 };
                 let loaded = tls::load(&files);
                 self.check("server.tls", loaded).map(|k| (files, k))
