@@ -190,6 +190,40 @@ pub struct Verifier {
     pub schemes: Vec<Keyed>,
 }
 
+/// Why a route's scheme cannot produce a signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignError {
+    /// No scheme at all.
+    #[error("the route has no signature scheme")]
+    NoScheme,
+    /// No key the scheme can sign with.
+    #[error("the route has no usable secret for signing")]
+    NoKey,
+    /// `--key` names no secret of the route.
+    #[error("the route has no secret with id {label:?} (its secrets: {known})")]
+    UnknownKey {
+        /// What was asked for.
+        label: String,
+        /// The ids there are.
+        known: String,
+    },
+    /// The key is of another kind than the scheme needs.
+    #[error("the secret is not {0}")]
+    WrongKey(&'static str),
+    /// A part of the signed payload has no value.
+    #[error("a part of the signed payload has no value")]
+    MissingInput,
+    /// The scheme signs the URL and none was given.
+    #[error("this scheme signs the URL: the route needs public_url")]
+    NeedsUrl,
+    /// Mailgun's signature lives in the body.
+    #[error("mailgun carries its signature inside the JSON body (signature.timestamp, .token, .signature); hookwall sign only prints headers")]
+    SignatureInBody,
+    /// Only the provider's private key could sign.
+    #[error("the route holds only public keys; only the provider's private key can sign")]
+    PublicKeysOnly,
+}
+
 /// What `hookwall sign` and tests need to produce a delivery's headers.
 #[derive(Debug, Clone, Copy)]
 pub struct SignInput<'a> {
@@ -251,7 +285,7 @@ impl Verifier {
 
     /// The headers a provider would send for `input`, signed with the first secret of the
     /// first scheme that can sign. Errors explain why a scheme cannot be signed.
-    pub fn sign(&self, input: &SignInput<'_>) -> Result<Vec<(HeaderName, String)>, String> {
+    pub fn sign(&self, input: &SignInput<'_>) -> Result<Vec<(HeaderName, String)>, SignError> {
         self.sign_with(input, None)
     }
 
@@ -260,38 +294,30 @@ impl Verifier {
         &self,
         input: &SignInput<'_>,
         key: Option<&str>,
-    ) -> Result<Vec<(HeaderName, String)>, String> {
-        let k = self
-            .schemes
-            .first()
-            .ok_or("the route has no signature scheme")?;
+    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+        let k = self.schemes.first().ok_or(SignError::NoScheme)?;
         let key = match key {
-            None => k
-                .keys
-                .first()
-                .ok_or("the route has no usable secret for signing")?,
+            None => k.keys.first().ok_or(SignError::NoKey)?,
             Some(label) => k
                 .keys
                 .iter()
                 .find(|key| key.label == label)
-                .ok_or_else(|| {
-                    let labels: Vec<&str> = k.keys.iter().map(|key| key.label.as_str()).collect();
-                    format!(
-                        "the route has no secret with id {label:?} (its secrets: {})",
-                        labels.join(", ")
-                    )
+                .ok_or_else(|| SignError::UnknownKey {
+                    label: label.to_owned(),
+                    known: k
+                        .keys
+                        .iter()
+                        .map(|key| key.label.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 })?,
         };
         match &k.scheme {
             Scheme::Hmac(s) => s.sign_headers(key, input),
             Scheme::Twilio(s) => s.sign_headers(key, input),
             Scheme::Token(s) => s.sign_headers(key),
-            Scheme::Mailgun(_) => Err(
-                "mailgun carries its signature inside the JSON body (signature.timestamp, .token, .signature); hookwall sign only prints headers".into(),
-            ),
-            Scheme::Asymmetric(_) => {
-                Err("the route holds only public keys; only the provider's private key can sign".into())
-            }
+            Scheme::Mailgun(_) => Err(SignError::SignatureInBody),
+            Scheme::Asymmetric(_) => Err(SignError::PublicKeysOnly),
         }
     }
 }

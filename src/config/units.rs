@@ -2,20 +2,49 @@
 
 use std::time::Duration;
 
+/// A duration or size that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    /// Not a duration.
+    #[error("invalid duration {input:?} ({detail}); write e.g. \"300ms\", \"5m\", \"72h\"")]
+    Duration {
+        /// As written.
+        input: String,
+        /// The parser's complaint.
+        detail: String,
+    },
+    /// Not a size.
+    #[error("invalid size {input:?} ({detail}); write e.g. \"512KiB\", \"1MiB\"")]
+    Size {
+        /// As written.
+        input: String,
+        /// The parser's complaint.
+        detail: String,
+    },
+    /// More bytes than this machine can count.
+    #[error("size {0:?} is too large")]
+    TooLarge(String),
+}
+
 /// Parses a duration such as `"250ms"` or `"1h 30m"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("invalid duration {s:?} ({e}); write e.g. \"300ms\", \"5m\", \"72h\""))
+pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
+    humantime::parse_duration(s.trim()).map_err(|e| UnitError::Duration {
+        input: s.to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 /// Parses a size such as `"512KiB"`, `"1MiB"` or a plain byte count `"4096"`.
-pub fn parse_size(s: &str) -> Result<usize, String> {
+pub fn parse_size(s: &str) -> Result<usize, UnitError> {
     let bytes = s
         .trim()
         .parse::<bytesize::ByteSize>()
-        .map_err(|e| format!("invalid size {s:?} ({e}); write e.g. \"512KiB\", \"1MiB\""))?
+        .map_err(|e| UnitError::Size {
+            input: s.to_owned(),
+            detail: e.to_string(),
+        })?
         .as_u64();
-    usize::try_from(bytes).map_err(|_| format!("size {s:?} is too large"))
+    usize::try_from(bytes).map_err(|_| UnitError::TooLarge(s.to_owned()))
 }
 
 /// A byte count as the config would write it: `"1MiB"`, `"512KiB"`, else plain bytes.

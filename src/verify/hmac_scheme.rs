@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use super::mac::{Algorithm, MAX_MAC_LEN};
 use super::template::{Part, Template};
 use super::{
-    Key, SignInput, SignedRequest, SignedTimestamp, Verdict, MAX_SIGNATURES,
+    Key, SignError, SignInput, SignedRequest, SignedTimestamp, Verdict, MAX_SIGNATURES,
     MAX_SIGNATURE_HEADER_LEN,
 };
 
@@ -325,15 +325,15 @@ impl HmacScheme {
         &self,
         key: &Key,
         input: &SignInput<'_>,
-    ) -> Result<Vec<(HeaderName, String)>, String> {
-        let mac = key.mac().ok_or("the secret is not an HMAC key")?;
+    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+        let mac = key.mac().ok_or(SignError::WrongKey("an HMAC key"))?;
         let ts = self
             .timestamp
             .as_ref()
             .map(|t| t.unit.format(input.timestamp))
             .unwrap_or_default();
         if self.payload.uses(&Part::Url) && input.url.is_none() {
-            return Err("this scheme signs the URL: the route needs public_url".into());
+            return Err(SignError::NeedsUrl);
         }
         let headers = HeaderMap::new();
         let req = SignedRequest {
@@ -344,7 +344,7 @@ impl HmacScheme {
         };
         let payload = self
             .payload_parts(&req, Some(ts.as_bytes()), Some(input.id.as_bytes()))
-            .ok_or("missing signed input")?;
+            .ok_or(SignError::MissingInput)?;
         let tag = self.encoding.encode(mac.compute(&payload).as_bytes());
         let value = match &self.format {
             SigFormat::Prefixed(prefix) => format!("{prefix}{tag}"),

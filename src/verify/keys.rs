@@ -36,28 +36,61 @@ pub enum KeyFormat {
     Token,
 }
 
+/// Why a secret cannot be the key its preset needs (never showing the secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Not text, where text is needed.
+    #[error("is not valid UTF-8")]
+    NotUtf8,
+    /// Not `whsec_` + base64.
+    #[error("must be \"whsec_\" followed by base64 (the signing secret as shown by the provider)")]
+    NotWhsec,
+    /// Decodes to nothing.
+    #[error("decodes to an empty key")]
+    Empty,
+    /// Not a hex public key.
+    #[error("must be the application's public key in hex")]
+    NotHexPublicKey,
+    /// Not `whpk_` + base64.
+    #[error("must be \"whpk_\" followed by base64 (an Ed25519 public key)")]
+    NotWhpk,
+    /// `whpk_` followed by something that is not base64.
+    #[error("whpk_ key is not valid base64")]
+    WhpkNotBase64,
+    /// Not base64 DER.
+    #[error("must be the verification key as shown by the provider (base64 DER)")]
+    NotBase64Der,
+    /// Base64 DER, but not a P-256 key.
+    #[error("is not a P-256 public key (base64 DER SubjectPublicKeyInfo)")]
+    NotP256,
+    /// The wrong length for Ed25519.
+    #[error("an Ed25519 public key is 32 bytes, this one is {0}")]
+    Ed25519Length(usize),
+    /// 32 bytes, but not a point on the curve.
+    #[error("is not a valid Ed25519 public key")]
+    NotEd25519,
+}
+
 /// Key material for `secret` in `format`, or why it cannot be one.
 pub fn material(
     format: KeyFormat,
     algorithm: Algorithm,
     secret: &Secret,
-) -> Result<KeyMaterial, String> {
+) -> Result<KeyMaterial, KeyError> {
     let bytes = secret.expose();
     let text = || {
         std::str::from_utf8(bytes)
             .map(str::trim)
-            .map_err(|_| "is not valid UTF-8".to_owned())
+            .map_err(|_| KeyError::NotUtf8)
     };
     match format {
         KeyFormat::Raw => Ok(KeyMaterial::Mac(PreparedMac::new(algorithm, bytes))),
         KeyFormat::WhsecBase64 => {
             let t = text()?;
             let b64 = t.strip_prefix("whsec_").unwrap_or(t);
-            let key = BASE64
-                .decode(b64)
-                .map_err(|_| "must be \"whsec_\" followed by base64 (the signing secret as shown by the provider)".to_owned())?;
+            let key = BASE64.decode(b64).map_err(|_| KeyError::NotWhsec)?;
             if key.is_empty() {
-                return Err("decodes to an empty key".into());
+                return Err(KeyError::Empty);
             }
             Ok(KeyMaterial::Mac(PreparedMac::new(algorithm, &key)))
         }
@@ -69,45 +102,34 @@ pub fn material(
             )))
         }
         KeyFormat::Ed25519Hex => {
-            let raw = hex::decode(text()?)
-                .map_err(|_| "must be the application's public key in hex".to_owned())?;
+            let raw = hex::decode(text()?).map_err(|_| KeyError::NotHexPublicKey)?;
             ed25519(&raw)
         }
         KeyFormat::WhpkBase64 => {
             let t = text()?;
-            let b64 = t.strip_prefix("whpk_").ok_or_else(|| {
-                "must be \"whpk_\" followed by base64 (an Ed25519 public key)".to_owned()
-            })?;
-            let raw = BASE64
-                .decode(b64)
-                .map_err(|_| "whpk_ key is not valid base64".to_owned())?;
+            let b64 = t.strip_prefix("whpk_").ok_or(KeyError::NotWhpk)?;
+            let raw = BASE64.decode(b64).map_err(|_| KeyError::WhpkNotBase64)?;
             ed25519(&raw)
         }
         KeyFormat::P256Der => {
             use p256::pkcs8::DecodePublicKey;
             let t = text()?;
-            let der = BASE64.decode(t).map_err(|_| {
-                "must be the verification key as shown by the provider (base64 DER)".to_owned()
-            })?;
-            let key = p256::ecdsa::VerifyingKey::from_public_key_der(&der).map_err(|_| {
-                "is not a P-256 public key (base64 DER SubjectPublicKeyInfo)".to_owned()
-            })?;
+            let der = BASE64.decode(t).map_err(|_| KeyError::NotBase64Der)?;
+            let key = p256::ecdsa::VerifyingKey::from_public_key_der(&der)
+                .map_err(|_| KeyError::NotP256)?;
             Ok(KeyMaterial::P256(Box::new(key)))
         }
         KeyFormat::Token => Ok(KeyMaterial::Token(secret.clone())),
     }
 }
 
-fn ed25519(raw: &[u8]) -> Result<KeyMaterial, String> {
-    let arr: [u8; 32] = raw.try_into().map_err(|_| {
-        format!(
-            "an Ed25519 public key is 32 bytes, this one is {}",
-            raw.len()
-        )
-    })?;
+fn ed25519(raw: &[u8]) -> Result<KeyMaterial, KeyError> {
+    let arr: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| KeyError::Ed25519Length(raw.len()))?;
     ed25519_dalek::VerifyingKey::from_bytes(&arr)
         .map(|k| KeyMaterial::Ed25519(Box::new(k)))
-        .map_err(|_| "is not a valid Ed25519 public key".to_owned())
+        .map_err(|_| KeyError::NotEd25519)
 }
 
 /// PHP's `wp_specialchars_decode($s, ENT_QUOTES)`: the five special characters only.
@@ -138,7 +160,7 @@ mod tests {
             Algorithm::Sha256,
             &Secret::new("whsec_not base64!"),
         );
-        assert!(bad.unwrap_err().contains("whsec_"));
+        assert_eq!(bad.unwrap_err(), KeyError::NotWhsec);
     }
 
     #[test]

@@ -17,6 +17,17 @@ pub enum Part {
     Method,
 }
 
+/// A payload template that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// A `{` without its `}`.
+    #[error("unclosed '{{' in payload template {0:?}")]
+    Unclosed(String),
+    /// A `{name}` that is not one of the placeholders.
+    #[error("unknown placeholder {{{0}}} in payload template (expected {{body}}, {{timestamp}}, {{id}}, {{url}} or {{method}})")]
+    UnknownPlaceholder(String),
+}
+
 /// A parsed payload template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -28,7 +39,7 @@ impl Template {
     ///
     /// Any other `{...}` is an error rather than a literal, so a typo such as `{timstamp}`
     /// is caught by `hookwall check` instead of producing signatures that never match.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
         let mut literal = Vec::new();
         let mut rest = s;
@@ -36,7 +47,7 @@ impl Template {
             literal.extend_from_slice(&rest.as_bytes()[..open]);
             let after = &rest[open + 1..];
             let Some(close) = after.find('}') else {
-                return Err(format!("unclosed '{{' in payload template {s:?}"));
+                return Err(TemplateError::Unclosed(s.to_owned()));
             };
             let part = match &after[..close] {
                 "body" => Part::Body,
@@ -44,11 +55,7 @@ impl Template {
                 "id" => Part::Id,
                 "url" => Part::Url,
                 "method" => Part::Method,
-                other => {
-                    return Err(format!(
-                        "unknown placeholder {{{other}}} in payload template (expected {{body}}, {{timestamp}}, {{id}}, {{url}} or {{method}})"
-                    ))
-                }
+                other => return Err(TemplateError::UnknownPlaceholder(other.to_owned())),
             };
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
@@ -127,7 +134,9 @@ mod tests {
 
     #[test]
     fn typo_is_an_error() {
-        let err = Template::parse("{timstamp}.{body}").unwrap_err();
+        let err = Template::parse("{timstamp}.{body}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("{timstamp}"), "{err}");
         assert!(Template::parse("{body").is_err());
     }

@@ -4,7 +4,7 @@
 use base64::Engine;
 use http::HeaderName;
 
-use super::{Key, KeyMaterial, SignedRequest, Verdict, MAX_SIGNATURE_HEADER_LEN};
+use super::{Key, KeyMaterial, SignError, SignedRequest, Verdict, MAX_SIGNATURE_HEADER_LEN};
 
 /// How the token is carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,9 +64,9 @@ impl TokenScheme {
     }
 
     /// The header a provider would send.
-    pub fn sign_headers(&self, key: &Key) -> Result<Vec<(HeaderName, String)>, String> {
+    pub fn sign_headers(&self, key: &Key) -> Result<Vec<(HeaderName, String)>, SignError> {
         let KeyMaterial::Token(secret) = &key.material else {
-            return Err("the secret is not a token".into());
+            return Err(SignError::WrongKey("a token"));
         };
         let raw = String::from_utf8_lossy(secret.expose()).into_owned();
         let value = match self.style {

@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::hmac_scheme::Encoding;
-use super::{Key, SignInput, SignedRequest, SignedTimestamp, Verdict, MAX_SIGNATURE_HEADER_LEN};
+use super::{
+    Key, SignError, SignInput, SignedRequest, SignedTimestamp, Verdict, MAX_SIGNATURE_HEADER_LEN,
+};
 
 /// The header Twilio signs into.
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
@@ -169,11 +171,9 @@ impl TwilioScheme {
         &self,
         key: &Key,
         input: &SignInput<'_>,
-    ) -> Result<Vec<(HeaderName, String)>, String> {
-        let mac = key.mac().ok_or("the secret is not an HMAC key")?;
-        let url = input
-            .url
-            .ok_or("twilio signs the URL: the route needs public_url")?;
+    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+        let mac = key.mac().ok_or(SignError::WrongKey("an HMAC key"))?;
+        let url = input.url.ok_or(SignError::NeedsUrl)?;
         let params = if body_sha256_param(url).is_some() {
             Vec::new()
         } else {

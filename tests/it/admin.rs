@@ -20,6 +20,11 @@ async fn health_ready_and_routes_without_secrets() {
         serde_json::json!(["body_limit", "signature", "timestamp", "dedup"])
     );
     assert_eq!(r["secrets"][0]["id"], "current");
+    // Sizes and durations both in the units the config file uses (max_body was a bare
+    // byte count beside "timeout":"2s").
+    assert_eq!(r["max_body"], "1MiB");
+    assert_eq!(r["timeout"], "2s");
+    assert_eq!(r["tolerance"], "5m");
     assert_eq!(get(&gw.admin_url("/nope"), &[]).await.0, 404);
 }
 
@@ -40,11 +45,25 @@ async fn metrics_expose_every_contract_family() {
         "hookwall_in_flight",
         "hookwall_signature_key_matched_total",
         "hookwall_timestamp_skew_seconds_bucket",
+        "hookwall_build_info",
+        "hookwall_config_last_reload_success_timestamp_seconds",
+        "hookwall_dedup_entries",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
     ] {
         assert!(text.contains(family), "{family} missing from /metrics");
     }
     assert!(!text.contains(SECRET));
     assert_eq!(metric_value(&text, "hookwall_in_flight"), Some(0.0));
+    // The one delivery's id is remembered.
+    assert_eq!(metric_value(&text, "hookwall_dedup_entries"), Some(1.0));
+    let version = format!(
+        r#"hookwall_build_info{{version="{}"}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(metric_value(&text, &version), Some(1.0));
 }
 
 /// Plain clients get the classic Prometheus text format, in which every sample belongs to

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Compiler;
 use crate::config::raw::{RawRoute, RawVerify};
-use crate::config::suggest;
+use crate::config::{defaults, suggest};
 use crate::config::{DedupKeyConfig, DedupSource};
 use crate::secret::Secret;
 use crate::verify::keys::{material, KeyFormat};
@@ -151,7 +151,7 @@ impl Compiler {
             window: v
                 .timestamp_header
                 .is_some()
-                .then_some((Duration::from_secs(300), None)),
+                .then_some((defaults::GENERIC_TOLERANCE, None)),
             dedup: id_header.clone().map(|h| DedupKeyConfig {
                 source: DedupSource::Header(h),
                 required: true,
