@@ -301,7 +301,8 @@ async fn answers_keep_the_clients_http_version_whatever_the_upstreams() {
     .await;
     let mut client = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     for id in ["v1", "v2"] {
-        let mut req = String::from("POST /webhooks/acme HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n");
+        let mut req =
+            String::from("POST /webhooks/acme HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n");
         for (k, v) in signed(b"{}", NOW, id) {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
