@@ -23,6 +23,12 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// URL-safe base64 (RFC 4648 §5) that accepts missing padding.
+const BASE64_URL: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 /// How the tag is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -30,6 +36,8 @@ pub enum Encoding {
     Hex,
     /// Standard base64, padding optional.
     Base64,
+    /// URL-safe base64 (`-` and `_`), padding optional; written unpadded (Sanity).
+    Base64Url,
 }
 
 impl Encoding {
@@ -52,6 +60,7 @@ impl Encoding {
         match self {
             Encoding::Hex => hex::decode(s).ok(),
             Encoding::Base64 => BASE64.decode(s).ok(),
+            Encoding::Base64Url => BASE64_URL.decode(s).ok(),
         }
     }
 
@@ -60,6 +69,7 @@ impl Encoding {
         match self {
             Encoding::Hex => hex::encode(tag),
             Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(tag),
+            Encoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag),
         }
     }
 }
@@ -512,6 +522,24 @@ mod tests {
                 Verdict::Valid { key: 0, .. }
             ));
         }
+    }
+
+    #[test]
+    fn base64url_tags_use_the_url_alphabet_with_or_without_padding() {
+        // 0xfb 0xff encodes as "+/8=" in standard base64 and "-_8" in the URL alphabet.
+        let tag = [0xfb, 0xff];
+        assert_eq!(Encoding::Base64Url.encode(&tag), "-_8");
+        assert_eq!(
+            Encoding::Base64Url.decode(b"-_8").as_deref(),
+            Some(&tag[..])
+        );
+        assert_eq!(
+            Encoding::Base64Url.decode(b"-_8=").as_deref(),
+            Some(&tag[..])
+        );
+        assert_eq!(Encoding::Base64Url.decode(b"+/8="), None);
+        assert_eq!(Encoding::Base64.decode(b"-_8"), None);
+        assert_eq!(Encoding::Base64.encode(&tag), "+/8=");
     }
 
     #[test]

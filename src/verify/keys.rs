@@ -30,6 +30,8 @@ pub enum KeyFormat {
     Ed25519Hex,
     /// `whpk_` + base64 Ed25519 public key (Standard Webhooks `v1a`).
     WhpkBase64,
+    /// An Ed25519 public key in standard base64 (Telnyx).
+    Ed25519Base64,
     /// A base64 DER SubjectPublicKeyInfo P-256 key (SendGrid).
     P256Der,
     /// Compared whole (GitLab token, Basic credentials).
@@ -81,6 +83,12 @@ pub fn material(
             let raw = BASE64
                 .decode(b64)
                 .map_err(|_| "whpk_ key is not valid base64".to_owned())?;
+            ed25519(&raw)
+        }
+        KeyFormat::Ed25519Base64 => {
+            let raw = BASE64
+                .decode(text()?)
+                .map_err(|_| "must be the provider's Ed25519 public key in base64".to_owned())?;
             ed25519(&raw)
         }
         KeyFormat::P256Der => {
@@ -178,6 +186,21 @@ mod tests {
             &Secret::new("aGVsbG8=")
         )
         .is_err());
+        // The Discord key above in base64 (the form Telnyx shows its key in).
+        let b64 = "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=";
+        assert!(material(
+            KeyFormat::Ed25519Base64,
+            Algorithm::Sha256,
+            &Secret::new(b64)
+        )
+        .is_ok());
+        assert!(material(
+            KeyFormat::Ed25519Base64,
+            Algorithm::Sha256,
+            &Secret::new(discord)
+        )
+        .unwrap_err()
+        .contains("32 bytes"));
         assert!(material(
             KeyFormat::WhpkBase64,
             Algorithm::Sha256,
