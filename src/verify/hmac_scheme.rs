@@ -126,6 +126,27 @@ pub struct TimestampSource {
     pub unit: TimestampUnit,
 }
 
+/// RFC 3339 in unix milliseconds. humantime reads UTC (`Z`) only, so a numeric offset
+/// (`2020-01-01T00:00:00-07:00`, as Box sends) is taken off here and applied.
+fn rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let (utc, offset_secs) = match b.len().checked_sub(6).map(|i| (i, &b[i..])) {
+        Some((i, [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]))
+            if [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit())
+                && s[..i].contains(['T', 't', ' ']) =>
+        {
+            let digit = |d: &u8| i64::from(d - b'0');
+            let secs = (digit(h1) * 10 + digit(h2)) * 3600 + (digit(m1) * 10 + digit(m2)) * 60;
+            (&s[..i], if *sign == b'+' { secs } else { -secs })
+        }
+        _ => (s, 0),
+    };
+    let t = humantime::parse_rfc3339_weak(utc).ok()?;
+    let ms = i64::try_from(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()?;
+    // Local time minus the offset is UTC.
+    ms.checked_sub(offset_secs * 1000)
+}
+
 impl TimestampUnit {
     /// Parses a raw timestamp into unix milliseconds.
     pub fn parse(self, raw: &[u8]) -> SignedTimestamp {
@@ -136,10 +157,7 @@ impl TimestampUnit {
         let ms = match self {
             TimestampUnit::Seconds => s.parse::<i64>().ok().and_then(|v| v.checked_mul(1000)),
             TimestampUnit::Millis => s.parse::<i64>().ok(),
-            TimestampUnit::Rfc3339 => humantime::parse_rfc3339_weak(s)
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .and_then(|d| i64::try_from(d.as_millis()).ok()),
+            TimestampUnit::Rfc3339 => rfc3339_ms(s),
         };
         ms.map_or(SignedTimestamp::Malformed, SignedTimestamp::UnixMs)
     }
@@ -585,6 +603,23 @@ mod tests {
         );
         assert_eq!(
             TimestampUnit::Seconds.parse(b"99999999999999999"),
+            SignedTimestamp::Malformed
+        );
+        // Numeric offsets are applied (Box); "Z" and "+00:00" are the same instant.
+        for (t, ms) in [
+            ("2020-01-01T00:00:00-07:00", 1_577_862_000_000),
+            ("2020-01-01T07:00:00+00:00", 1_577_862_000_000),
+            ("2020-01-01T07:00:00Z", 1_577_862_000_000),
+            ("2020-01-01T12:30:00.5+05:30", 1_577_862_000_500),
+        ] {
+            assert_eq!(
+                TimestampUnit::Rfc3339.parse(t.as_bytes()),
+                SignedTimestamp::UnixMs(ms),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            TimestampUnit::Rfc3339.parse(b"2020-01-01T00:00:00+7:00"),
             SignedTimestamp::Malformed
         );
         // Past year 9999 RFC 3339 has no spelling: clamped, never a panic.
