@@ -17,7 +17,10 @@ use libfuzzer_sys::fuzz_target;
 /// A secret in the form each preset expects.
 fn secret(provider: &str) -> &'static str {
     match provider {
-        "standard-webhooks" | "svix" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "standard-webhooks" | "svix" | "clerk" | "resend" | "openai" | "replicate" | "liveblocks" => {
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        }
+        "telnyx" => "Zr5+Myx6RTMyvZ0Kf32wVfXF7xoGraZtmLOftoEMRzo=",
         "discord" => "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8",
         "sendgrid" => "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
         "postmark" => "user:pass",
@@ -47,7 +50,8 @@ const SIDE_HEADERS: &[&str] = &[
     "webhook-id", "webhook-timestamp", "svix-id", "svix-timestamp", "x-slack-request-timestamp",
     "x-zm-request-timestamp", "x-hubspot-request-timestamp", "twitch-eventsub-message-id",
     "twitch-eventsub-message-timestamp", "x-signature-timestamp", "x-twilio-email-event-webhook-timestamp",
-    "linear-timestamp", "content-type",
+    "linear-timestamp", "telnyx-timestamp", "box-delivery-timestamp", "x-webflow-timestamp",
+    "content-type",
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -15,6 +15,7 @@ mod forward;
 mod handshakes;
 mod pipeline;
 mod presets;
+mod presets_more;
 mod properties;
 mod redis;
 mod reload;

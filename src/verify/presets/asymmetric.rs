@@ -8,7 +8,7 @@ use super::{
 
 /// The presets this file defines.
 #[cfg(test)]
-pub(super) const NAMES: &[&str] = &["discord", "sendgrid"];
+pub(super) const NAMES: &[&str] = &["discord", "sendgrid", "telnyx"];
 
 pub(super) fn preset(name: &str) -> Option<Preset> {
     use super::Algorithm::Sha256;
@@ -48,6 +48,25 @@ pub(super) fn preset(name: &str) -> Option<Preset> {
                 algorithm: Sha256,
             }],
             window: Some((secs(600), Some(secs(300)))),
+            ..BLANK
+        },
+        // telnyx-node TelnyxWebhook.verify: Ed25519 over `{timestamp}|{body}`, ±300 s.
+        "telnyx" => Preset {
+            event: json_event("/data/event_type"),
+            schemes: vec![SchemeSpec {
+                scheme: Scheme::Asymmetric(AsymmetricScheme {
+                    signature_header: h("telnyx-signature-ed25519"),
+                    carrier: Carrier::Whole,
+                    encoding: Base64,
+                    timestamp_header: h("telnyx-timestamp"),
+                    id_header: None,
+                    layout: Layout::TimestampPipeBody,
+                }),
+                key_format: KeyFormat::Ed25519Base64,
+                algorithm: Sha256,
+            }],
+            window: Some((secs(300), None)),
+            dedup: json_id("/data/id"),
             ..BLANK
         },
         _ => return None,

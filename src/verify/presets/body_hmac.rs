@@ -19,6 +19,12 @@ pub(super) const NAMES: &[&str] = &[
     "bitbucket",
     "pagerduty",
     "linear",
+    "coinbase-commerce",
+    "razorpay",
+    "gocardless",
+    "onfido",
+    "line",
+    "pusher",
 ];
 
 pub(super) fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
@@ -119,6 +125,42 @@ pub(super) fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             .spec()],
             window: Some((secs(60), Some(secs(60)))),
             dedup: header_id(&["linear-delivery"], false),
+            ..BLANK
+        },
+        // coinbase-commerce-node Webhook.verifySigHeader.
+        "coinbase-commerce" => Preset {
+            event: json_event("/event/type"),
+            schemes: vec![Hmac::body(Sha256, "x-cc-webhook-signature", "", Hex).spec()],
+            dedup: json_id("/event/id"),
+            ..BLANK
+        },
+        // razorpay-node validateWebhookSignature (the webhook secret, not the API key).
+        "razorpay" => Preset {
+            event: json_event("/event"),
+            schemes: vec![Hmac::body(Sha256, "x-razorpay-signature", "", Hex).spec()],
+            ..BLANK
+        },
+        // gocardless-nodejs webhooks.verifySignature. One delivery carries several events,
+        // so there is no single event type; meta.webhook_id names the delivery.
+        "gocardless" => Preset {
+            schemes: vec![Hmac::body(Sha256, "webhook-signature", "", Hex).spec()],
+            dedup: json_id("/meta/webhook_id"),
+            ..BLANK
+        },
+        // @onfido/api WebhookEventVerifier (the webhook's token is the key).
+        "onfido" => Preset {
+            event: json_event("/payload/action"),
+            schemes: vec![Hmac::body(Sha256, "x-sha2-signature", "", Hex).spec()],
+            ..BLANK
+        },
+        // @line/bot-sdk validateSignature (the channel secret). Events come in a list.
+        "line" => Preset {
+            schemes: vec![Hmac::body(Sha256, "x-line-signature", "", Base64).spec()],
+            ..BLANK
+        },
+        // pusher-http-node WebHook.isValid (the app secret). Events come in a list.
+        "pusher" => Preset {
+            schemes: vec![Hmac::body(Sha256, "x-pusher-signature", "", Hex).spec()],
             ..BLANK
         },
         _ => return None,

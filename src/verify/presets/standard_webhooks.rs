@@ -1,5 +1,7 @@
 //! Standard Webhooks and Svix: `{id}.{timestamp}.{body}`, `v1` HMAC (whsec_) or `v1a`
-//! Ed25519 (whpk_); the id is signed, so it is a required dedup key.
+//! Ed25519 (whpk_); the id is signed, so it is a required dedup key. Also the providers that
+//! send this scheme under their own name (Clerk, Resend, OpenAI, ...): their SDKs check `v1`
+//! only, so their presets carry the HMAC scheme alone.
 
 use super::super::asymmetric::{AsymmetricScheme, Carrier, Layout};
 use super::{
@@ -9,7 +11,60 @@ use super::{
 
 /// The presets this file defines.
 #[cfg(test)]
-pub(super) const NAMES: &[&str] = &["standard-webhooks", "svix"];
+pub(super) const NAMES: &[&str] = &[
+    "standard-webhooks",
+    "svix",
+    "clerk",
+    "resend",
+    "openai",
+    "replicate",
+    "polar",
+    "liveblocks",
+];
+
+/// The `v1` HMAC scheme over the given header names, with the secret read as `key_format`.
+fn v1(id: &'static str, ts: &'static str, sig: &'static str, key_format: KeyFormat) -> SchemeSpec {
+    Hmac {
+        format: SigFormat::Versioned("v1".into()),
+        payload: "{id}.{timestamp}.{body}",
+        timestamp: ts_header(ts, TimestampUnit::Seconds),
+        id_header: Some(id),
+        key_format,
+        ..Hmac::body(Algorithm::Sha256, sig, "", Encoding::Base64)
+    }
+    .spec()
+}
+
+/// A provider that sends Standard Webhooks `v1` under the `webhook-*` names, ±5 minutes (the
+/// standardwebhooks libraries' tolerance, which these SDKs use or copy).
+fn webhook_v1(key_format: KeyFormat) -> Preset {
+    Preset {
+        event: json_event("/type"),
+        schemes: vec![v1(
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+            key_format,
+        )],
+        window: Some((secs(300), Some(secs(300)))),
+        dedup: header_id(&["webhook-id"], true),
+        ..BLANK
+    }
+}
+
+/// A Svix customer whose SDK reads the `svix-*` names only.
+fn svix_v1() -> Preset {
+    Preset {
+        schemes: vec![v1(
+            "svix-id",
+            "svix-timestamp",
+            "svix-signature",
+            KeyFormat::WhsecBase64,
+        )],
+        dedup: header_id(&["svix-id"], true),
+        ..webhook_v1(KeyFormat::WhsecBase64)
+    }
+}
 
 /// Standard Webhooks over the given header names: `v1` HMAC (whsec_) and `v1a` Ed25519 (whpk_).
 pub(super) fn standard_webhooks(
@@ -18,15 +73,7 @@ pub(super) fn standard_webhooks(
     sig: &'static str,
 ) -> Vec<SchemeSpec> {
     vec![
-        Hmac {
-            format: SigFormat::Versioned("v1".into()),
-            payload: "{id}.{timestamp}.{body}",
-            timestamp: ts_header(ts, TimestampUnit::Seconds),
-            id_header: Some(id),
-            key_format: KeyFormat::WhsecBase64,
-            ..Hmac::body(Algorithm::Sha256, sig, "", Encoding::Base64)
-        }
-        .spec(),
+        v1(id, ts, sig, KeyFormat::WhsecBase64),
         SchemeSpec {
             scheme: Scheme::Asymmetric(AsymmetricScheme {
                 signature_header: h(sig),
@@ -67,6 +114,24 @@ pub(super) fn preset(name: &str) -> Option<Preset> {
                 ..BLANK
             }
         }
+        // @clerk/backend verifyWebhook: svix-* headers, standardwebhooks `v1`.
+        "clerk" => svix_v1(),
+        // resend-node webhooks.verify: svix-* headers, standardwebhooks `v1`.
+        "resend" => svix_v1(),
+        // openai-node webhooks.verifySignature: webhook-*, whsec_ base64, ±300 s.
+        "openai" => webhook_v1(KeyFormat::WhsecBase64),
+        // replicate-javascript validateWebhook: webhook-*, whsec_ base64. The body is the
+        // prediction, which has no event type; the SDK checks no timestamp, so the
+        // standard's ±5 minutes apply.
+        "replicate" => Preset {
+            event: None,
+            ..webhook_v1(KeyFormat::WhsecBase64)
+        },
+        // @polar-sh/sdk validateEvent: the secret's own bytes are the key (the SDK base64s
+        // the secret before handing it to standardwebhooks).
+        "polar" => webhook_v1(KeyFormat::Raw),
+        // @liveblocks/node WebhookHandler: whsec_ base64, ±300 s.
+        "liveblocks" => webhook_v1(KeyFormat::WhsecBase64),
         _ => return None,
     };
     Some(p)

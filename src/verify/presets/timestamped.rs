@@ -10,14 +10,50 @@ use super::{
 /// The presets this file defines.
 #[cfg(test)]
 pub(super) const NAMES: &[&str] = &[
-    "stripe", "mux", "calendly", "paddle", "slack", "zoom", "twitch",
+    "stripe",
+    "mux",
+    "calendly",
+    "paddle",
+    "slack",
+    "zoom",
+    "twitch",
+    "workos",
+    "elevenlabs",
+    "sanity",
+    "webflow",
+    "retell",
+    "box",
 ];
 
 fn ts_field() -> Option<TimestampSource> {
+    ts_field_in(TimestampUnit::Seconds)
+}
+
+fn ts_field_in(unit: TimestampUnit) -> Option<TimestampSource> {
     Some(TimestampSource {
         from: TimestampFrom::SigField,
-        unit: TimestampUnit::Seconds,
+        unit,
     })
+}
+
+/// `<ts>=<t>,<sig>=<tag>` items in one header (Stripe's shape under other names).
+fn fields(sig: &str, ts: &str) -> SigFormat {
+    SigFormat::Fields {
+        sep: b',',
+        sig: sig.into(),
+        ts: Some(ts.into()),
+    }
+}
+
+/// Box: the same HMAC over `{body}{timestamp}` in two headers, one per key (primary and
+/// secondary), so a key can be rotated while the other still verifies.
+fn box_signature(header: &'static str) -> SchemeSpec {
+    Hmac {
+        payload: "{body}{timestamp}",
+        timestamp: ts_header("box-delivery-timestamp", TimestampUnit::Rfc3339),
+        ..Hmac::body(Algorithm::Sha256, header, "", Encoding::Base64)
+    }
+    .spec()
 }
 
 /// `t=<unix>,v1=<hex>` over `{t}.{body}` (Stripe, Mux, Calendly).
@@ -113,6 +149,84 @@ pub(super) fn preset(name: &str) -> Option<Preset> {
             window: Some((secs(600), FUTURE_5M)),
             dedup: header_id(&["twitch-eventsub-message-id"], true),
             handshake: Some(HandshakeKind::TwitchCallbackVerification),
+            ..BLANK
+        },
+        // workos-node webhooks.constructEvent: `t=<ms>, v1=<hex>`, 180 s, past only.
+        "workos" => Preset {
+            event: json_event("/event"),
+            schemes: vec![Hmac {
+                format: fields("v1", "t"),
+                payload: "{timestamp}.{body}",
+                timestamp: ts_field_in(TimestampUnit::Millis),
+                ..Hmac::body(Sha256, "workos-signature", "", Hex)
+            }
+            .spec()],
+            window: Some((secs(180), FUTURE_5M)),
+            dedup: json_id("/id"),
+            ..BLANK
+        },
+        // elevenlabs-js webhooks.constructEvent: `t=<s>,v0=<hex>`, 30 minutes, past only.
+        "elevenlabs" => Preset {
+            event: json_event("/type"),
+            schemes: vec![Hmac {
+                format: fields("v0", "t"),
+                payload: "{timestamp}.{body}",
+                timestamp: ts_field(),
+                ..Hmac::body(Sha256, "elevenlabs-signature", "", Hex)
+            }
+            .spec()],
+            window: Some((secs(1800), FUTURE_5M)),
+            ..BLANK
+        },
+        // @sanity/webhook isValidSignature: `t=<ms>,v1=<base64url>`. The SDK checks no age;
+        // five minutes either side bound replays, as for the other unwindowed SDKs.
+        "sanity" => Preset {
+            schemes: vec![Hmac {
+                format: fields("v1", "t"),
+                payload: "{timestamp}.{body}",
+                timestamp: ts_field_in(TimestampUnit::Millis),
+                ..Hmac::body(Sha256, "sanity-webhook-signature", "", Encoding::Base64Url)
+            }
+            .spec()],
+            window: Some((secs(300), None)),
+            ..BLANK
+        },
+        // webflow-api webhooks.verifySignature: `{timestamp}:{body}`, x-webflow-timestamp in
+        // ms. The SDK checks no age; the docs ask for five minutes.
+        "webflow" => Preset {
+            event: json_event("/triggerType"),
+            schemes: vec![Hmac {
+                payload: "{timestamp}:{body}",
+                timestamp: ts_header("x-webflow-timestamp", TimestampUnit::Millis),
+                ..Hmac::body(Sha256, "x-webflow-signature", "", Hex)
+            }
+            .spec()],
+            window: Some((secs(300), FUTURE_5M)),
+            ..BLANK
+        },
+        // retell-sdk verify: `v=<ms>,d=<hex>` over body then timestamp, ±5 minutes; the key
+        // is the Retell API key that has the webhook badge.
+        "retell" => Preset {
+            event: json_event("/event"),
+            schemes: vec![Hmac {
+                format: fields("d", "v"),
+                payload: "{body}{timestamp}",
+                timestamp: ts_field_in(TimestampUnit::Millis),
+                ..Hmac::body(Sha256, "x-retell-signature", "", Hex)
+            }
+            .spec()],
+            window: Some((secs(300), None)),
+            ..BLANK
+        },
+        // box-node-sdk WebhooksManager.validateMessage: 10 minutes old at most and never
+        // ahead of the receiver's clock.
+        "box" => Preset {
+            event: json_event("/trigger"),
+            schemes: vec![
+                box_signature("box-signature-primary"),
+                box_signature("box-signature-secondary"),
+            ],
+            window: Some((secs(600), Some(secs(0)))),
             ..BLANK
         },
         _ => return None,

@@ -1,0 +1,435 @@
+//! The presets added after the first 27, each against a vector computed or checked with the
+//! provider's official SDK at development time (the `source` of each entry names the package,
+//! version and file), plus the rejections every preset must make: a changed body byte, a
+//! changed signature character, another secret, and a timestamp outside its window.
+
+use hookwall::verify::{SignedTimestamp, Verdict};
+
+use super::presets::{assert_valid, route, tampered, verify};
+
+/// One frozen delivery.
+struct Vector {
+    provider: &'static str,
+    /// Where the vector comes from.
+    source: &'static str,
+    secret: &'static str,
+    /// A valid secret of the same form that did not sign it.
+    other_secret: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    /// The header whose signature [`altered`] changes.
+    signature_header: &'static str,
+    body: &'static [u8],
+    /// What the verifier vouches for.
+    timestamp: SignedTimestamp,
+    /// The SDK's (past, future) tolerance in seconds, as the preset must default to.
+    window: Option<(u64, u64)>,
+}
+
+const VECTORS: &[Vector] = &[
+    Vector {
+        provider: "clerk",
+        source: "signed with svix 1.99.1 Webhook.sign, accepted by @clerk/backend 3.25.0 verifyWebhook (dist/webhooks.js)",
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        other_secret: "whsec_dGhlIG90aGVyIHNlY3JldA==",
+        headers: &[("svix-id", "msg_2TjH5i0mBQZpyH0CMOqyHnCDEOM"), ("svix-timestamp", "1700000000"), ("svix-signature", "v1,5h3DDXCJPUddXU3vqx5g8DMqWKWD9FfLQmgk6J60Umw=")],
+        signature_header: "svix-signature",
+        body: br#"{"data":{"id":"user_29w83sxmDNGwOuEthce5gg56FcC"},"object":"event","type":"user.created"}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "resend",
+        source: "signed with svix 1.99.1 Webhook.sign, accepted by resend 6.38.0 webhooks.verify (dist/index.mjs)",
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        other_secret: "whsec_dGhlIG90aGVyIHNlY3JldA==",
+        headers: &[("svix-id", "msg_2c8Yp9Fk1o8rJ5Qd3uGf6oM7nWz"), ("svix-timestamp", "1700000000"), ("svix-signature", "v1,Pm+MHTwXKFrEAQvQJDodxsLMmqjJuWUQrLrrorxYK+U=")],
+        signature_header: "svix-signature",
+        body: br#"{"type":"email.delivered","created_at":"2023-11-14T22:13:20.000Z","data":{"email_id":"4ef9a417-02e9-4d39-ad75-9611e0fcc33c"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "openai",
+        source: "signed with standardwebhooks 1.1.1 Webhook.sign, accepted by openai 6.49.0 webhooks.verifySignature (resources/webhooks/webhooks.js)",
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        other_secret: "whsec_dGhlIG90aGVyIHNlY3JldA==",
+        headers: &[("webhook-id", "wh_685342e6c53c8190a1be43f081506c52"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,LzPzjEcOpGu2pTUxj5jM2Q6Wg+ic7U0xi6pcgALXB7Y=")],
+        signature_header: "webhook-signature",
+        body: br#"{"object":"event","id":"evt_685343a1381c819085d44c354e1b330e","type":"response.completed","created_at":1700000000,"data":{"id":"resp_abc"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "replicate",
+        source: "signed with standardwebhooks 1.1.1 Webhook.sign, accepted by replicate 1.4.0 validateWebhook (lib/util.js)",
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        other_secret: "whsec_dGhlIG90aGVyIHNlY3JldA==",
+        headers: &[("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,3O/IF1dIHdZOJRX3aldrp1AhIhXXmg+uRqYyfFr7/Ck=")],
+        signature_header: "webhook-signature",
+        body: br#"{"id":"ufawqhfynnddngldkgtslldrkq","status":"succeeded","output":["https://example.com/out.png"]}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "liveblocks",
+        source: "signed with standardwebhooks 1.1.1 Webhook.sign, accepted by @liveblocks/node 3.24.2 WebhookHandler.verifyRequest",
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        other_secret: "whsec_dGhlIG90aGVyIHNlY3JldA==",
+        headers: &[("webhook-id", "msg_2KvOZM7sY2I4UNSx3wz5Ot4VvsV"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,Ge3u2wp+krYvjfLLCajBAumUQo2NPmTQB0/j1NDjv6g=")],
+        signature_header: "webhook-signature",
+        body: br#"{"type":"roomCreated","data":{"projectId":"605a50b01a36d5ea7a2e9104","roomId":"my-room","createdAt":"2023-11-14T22:13:20.000Z"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "polar",
+        source: "signed with standardwebhooks 1.1.1 over base64(secret) as @polar-sh/sdk 0.49.0 validateEvent (dist/commonjs/webhooks.js) keys it; validateEvent passed the signature (and refused another secret)",
+        secret: "polar_whs_test_2kG8vC9pLxQ4mN7rT1sW5yZ3",
+        other_secret: "polar_whs_another_secret",
+        headers: &[("webhook-id", "msg_polar_1"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,/OPBu/tcMA9mJTRnGtnnVFMTV4CmGWQgcpJFFlyMrJw=")],
+        signature_header: "webhook-signature",
+        body: br#"{"type":"order.created","timestamp":"2023-11-14T22:13:20Z","data":{"id":"ord_1"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "coinbase-commerce",
+        source: "coinbase-commerce-node 1.0.4 Webhook.computeSignature / verifySigHeader (lib/Webhook.js)",
+        secret: "cc_shared_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-cc-webhook-signature", "c9208f9e29bcf025574b7d325c7053d09cd7d1a9afa56b47132f571889441fd0")],
+        signature_header: "x-cc-webhook-signature",
+        body: br#"{"id":1,"scheduled_for":"2023-11-14T22:13:20Z","event":{"id":"24934862-d980-46cb-9402-43c81b0cdba6","type":"charge:created","api_version":"2018-03-22","data":{"code":"66BEOV2A"}}}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "razorpay",
+        source: "HMAC-SHA256 hex, accepted by razorpay 2.9.8 validateWebhookSignature (dist/utils/razorpay-utils.js)",
+        secret: "rzp_webhook_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-razorpay-signature", "877cbd2aeb492a35cd9cee6a831807137a5f753df5dce4aa8cc8f25fea976e37")],
+        signature_header: "x-razorpay-signature",
+        body: br#"{"entity":"event","account_id":"acc_BFQ7uQEaa7j2z7","event":"payment.captured","contains":["payment"],"created_at":1700000000}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "gocardless",
+        source: "HMAC-SHA256 hex, accepted by gocardless-nodejs 10.1.2 webhooks.verifySignature (cjs/webhooks.js)",
+        secret: "gc_webhook_endpoint_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("webhook-signature", "b0cfac8edf32dfd051ffd982afb145f98bea192507f20acf67b6b6758b29f56f")],
+        signature_header: "webhook-signature",
+        body: br#"{"events":[{"id":"EV123","created_at":"2023-11-14T22:13:20.000Z","action":"confirmed","resource_type":"payments","links":{"payment":"PM123"}}],"meta":{"webhook_id":"WB123"}}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "onfido",
+        source: "HMAC-SHA256 hex, accepted by @onfido/api 6.2.0 WebhookEventVerifier.readPayload (dist/webhook-event-verifier.js)",
+        secret: "onfido_webhook_token_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-sha2-signature", "a16d0f393d94e486354e00ce50ac041e137c5b6a2afe7276e1cb9bf847ea4836")],
+        signature_header: "x-sha2-signature",
+        body: br#"{"payload":{"resource_type":"check","action":"check.completed","object":{"id":"8546921-123123-123123","status":"complete"}}}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "line",
+        source: "HMAC-SHA256 base64, accepted by @line/bot-sdk 11.0.0 validateSignature (dist/validate-signature.js)",
+        secret: "line_channel_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-line-signature", "FGcK+w6p0NR/QV3ZspG7hzi2THqPS20E1N2ktV2BZRU=")],
+        signature_header: "x-line-signature",
+        body: br#"{"destination":"U8e742f61d673b39c7fff3cecb7536ef0","events":[{"type":"message","webhookEventId":"01FZ74A0TDDPYRVKNK77XKC3ZR","timestamp":1700000000000}]}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "pusher",
+        source: "pusher 5.3.4 Token.sign, accepted by WebHook.isValid (lib/token.js, lib/webhook.js)",
+        secret: "pusher_app_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-pusher-signature", "dca4a8e4ffadb2721806382193aacc0a20a27767d0f07b12cd08d6e1afcc9a4a")],
+        signature_header: "x-pusher-signature",
+        body: br#"{"time_ms":1700000000000,"events":[{"name":"channel_occupied","channel":"test_channel"}]}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "workos",
+        source: "@workos-inc/node 8.13.0 webhooks.computeSignature, accepted by webhooks.constructEvent (lib/factory-*.cjs)",
+        secret: "workos_webhook_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("workos-signature", "t=1700000000000, v1=6c23edc45755cedefe72fb877993bdad5fadf074cf2920223bd6b39bf6fa9391")],
+        signature_header: "workos-signature",
+        body: br#"{"id":"event_01HBGQ0MRCB2Y6HB7DYB6AF83K","event":"user.created","data":{"id":"user_01E4ZCR3C56J083X43JQXF3JK5"},"created_at":"2023-11-14T22:13:20.000Z"}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((180, 300)),
+    },
+    Vector {
+        provider: "elevenlabs",
+        source: "HMAC-SHA256 over t.body, accepted by @elevenlabs/elevenlabs-js 2.73.0 webhooks.constructEvent (wrapper/webhooks.js)",
+        secret: "wsec_elevenlabs_test",
+        other_secret: "not-the-secret",
+        headers: &[("ElevenLabs-Signature", "t=1700000000,v0=bbcf6b7c0840513ebdfa55da6f818eaa0b9739c55eea31e1875122a0510027ab")],
+        signature_header: "ElevenLabs-Signature",
+        body: br#"{"type":"post_call_transcription","event_timestamp":1700000000,"data":{"agent_id":"abc","conversation_id":"conv_1"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((1800, 300)),
+    },
+    Vector {
+        provider: "sanity",
+        source: "@sanity/webhook 4.0.4 encodeSignatureHeader, accepted by isValidSignature (dist/index.js)",
+        secret: "sanity_webhook_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("sanity-webhook-signature", "t=1700000000000,v1=SMeTpLzxV9NrlESni8Rlc1qPpfOpveFlWkhVJwqJwrY")],
+        signature_header: "sanity-webhook-signature",
+        body: br#"{"_id":"resume","_type":"cv","name":"Espen"}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "webflow",
+        source: "HMAC-SHA256 over ts:body, accepted by webflow-api 3.3.4 webhooks.verifySignature (wrapper/WebhooksClient.js)",
+        secret: "webflow_webhook_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-webflow-timestamp", "1700000000000"), ("x-webflow-signature", "8bb317f25daa95ce843d4b265531e385046f1ba26d8195f075734cac51b25d52")],
+        signature_header: "x-webflow-signature",
+        body: br#"{"triggerType":"form_submission","payload":{"name":"Contact","id":"6321ca84df3949bfc6752327"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "retell",
+        source: "retell-sdk 5.66.1 sign, accepted by verify (lib/webhook_auth.js)",
+        secret: "key_retell_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-retell-signature", "v=1700000001000,d=7c40973f410aace04ae7b647d283775701f8cde47380ccb57d393470d56beede")],
+        signature_header: "x-retell-signature",
+        body: br#"{"event":"call_ended","call":{"call_id":"Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_001_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "box",
+        source: "HMAC-SHA256 over body+timestamp, accepted by box-node-sdk 10.12.0 WebhooksManager.validateMessage (src/managers/webhooks.ts)",
+        secret: "box_primary_signature_key",
+        other_secret: "not-the-secret",
+        headers: &[("box-delivery-timestamp", "2023-11-14T15:13:20-07:00"), ("box-signature-primary", "Sg1VM9lOrATfpW0IJaHl5GQvU2Ld0Jo8r3QW4Oz4OTI=")],
+        signature_header: "box-signature-primary",
+        body: br#"{"type":"webhook_event","id":"eb0c4e06-751f-442c-86f8-fd5bb404dbec","trigger":"FILE.UPLOADED","source":{"id":"1234567890","type":"file"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((600, 0)),
+    },
+    Vector {
+        provider: "telnyx",
+        source: "Ed25519 over ts|body with a test key (seed 0x0b * 32), accepted by telnyx 7.24.0 TelnyxWebhook.verify (src/lib/webhooks.ts)",
+        secret: "Zr5+Myx6RTMyvZ0Kf32wVfXF7xoGraZtmLOftoEMRzo=",
+        other_secret: "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=",
+        headers: &[("telnyx-timestamp", "1700000000"), ("telnyx-signature-ed25519", "nYBeGTjsna4l/jp6UOTfbOitpG1L2yAiDIkhoaxfpTuLmX8MG5mSASvp1TvXdEPp878eSbJLSEv2leBjWs9rBA==")],
+        signature_header: "telnyx-signature-ed25519",
+        body: br#"{"data":{"event_type":"call.initiated","id":"0ccc7b54-4df3-4bca-a65a-3da1ecc777f0","occurred_at":"2023-11-14T22:13:20.000Z","payload":{},"record_type":"event"},"meta":{"attempt":1}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+];
+
+/// The header value with one character of its signature changed: the middle of the longest
+/// run of base64/hex characters, which is the tag (timestamps and ids are shorter).
+fn altered(value: &str) -> String {
+    let tag_char = |c: char| c.is_ascii_alphanumeric() || "+/-_".contains(c);
+    let (mut best, mut start) = ((0, 0), None);
+    for (i, c) in value.char_indices().chain([(value.len(), ' ')]) {
+        match (tag_char(c), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                if i - s > best.1 - best.0 {
+                    best = (s, i);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    let mid = (best.0 + best.1) / 2;
+    let mut out = value.to_owned().into_bytes();
+    out[mid] = if out[mid] == b'a' { b'b' } else { b'a' };
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn altered_changes_the_tag_not_the_timestamp() {
+    assert_eq!(
+        altered("t=1700000000,v1=00ff00ff00ff00ff"),
+        "t=1700000000,v1=00ff00ffa0ff00ff"
+    );
+    assert_eq!(altered("v1,abcd+/ef="), "v1,abcda/ef=");
+}
+
+#[test]
+fn new_presets_accept_their_sdk_vectors_and_nothing_else() {
+    for v in VECTORS {
+        let p = v.provider;
+        let r = route(p, &[v.secret], "");
+        assert_eq!(
+            assert_valid(verify(&r, v.headers, v.body)),
+            v.timestamp,
+            "{p}: {}",
+            v.source
+        );
+        assert_eq!(
+            verify(&r, v.headers, &tampered(v.body)),
+            Verdict::Invalid,
+            "{p}: a changed body byte"
+        );
+        let changed: Vec<(&str, String)> = v
+            .headers
+            .iter()
+            .map(|(k, val)| {
+                let val = if *k == v.signature_header {
+                    altered(val)
+                } else {
+                    (*val).to_owned()
+                };
+                (*k, val)
+            })
+            .collect();
+        let changed: Vec<(&str, &str)> = changed.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(
+            verify(&r, &changed, v.body),
+            Verdict::Invalid,
+            "{p}: a changed signature character"
+        );
+        assert_eq!(
+            verify(&route(p, &[v.other_secret], ""), v.headers, v.body),
+            Verdict::Invalid,
+            "{p}: another secret"
+        );
+        assert_eq!(verify(&r, &[], v.body), Verdict::Missing, "{p}: no headers");
+        // Rotation: the signing secret second among two still verifies, as key 1.
+        match verify(
+            &route(p, &[v.other_secret, v.secret], ""),
+            v.headers,
+            v.body,
+        ) {
+            Verdict::Valid { key, .. } => assert_eq!(key, 1, "{p}"),
+            other => panic!("{p}: rotation: {other:?}"),
+        }
+    }
+}
+
+/// The window the gateway enforces on the timestamp the signature vouched for: the SDK's
+/// tolerance (and five minutes ahead where the SDK accepts any future). A vector's own
+/// timestamp is inside it at that time, one second past either edge is not.
+#[test]
+fn new_presets_window_the_signed_timestamp_as_their_sdks_do() {
+    for v in VECTORS {
+        let p = v.provider;
+        let r = route(p, &[v.secret], "");
+        let w = r.window.map(|w| (w.past.as_secs(), w.future.as_secs()));
+        assert_eq!(w, v.window, "{p}");
+        let (SignedTimestamp::UnixMs(ts), Some((past, future))) = (v.timestamp, v.window) else {
+            assert_eq!(
+                v.timestamp,
+                SignedTimestamp::None,
+                "{p}: signs no timestamp"
+            );
+            continue;
+        };
+        let inside = |now_ms: i64| {
+            let skew = now_ms - ts;
+            if skew >= 0 {
+                skew <= past as i64 * 1000
+            } else {
+                -skew <= future as i64 * 1000
+            }
+        };
+        assert!(inside(ts), "{p}");
+        assert!(!inside(ts + (past as i64 + 1) * 1000), "{p}: stale");
+        assert!(!inside(ts - (future as i64 + 1) * 1000), "{p}: ahead");
+    }
+}
+
+/// Box signs the same payload in two headers, one per key: either key verifies alone, which
+/// is how a Box key is rotated.
+#[test]
+fn box_primary_and_secondary_keys() {
+    let body = br#"{"type":"webhook_event","id":"eb0c4e06-751f-442c-86f8-fd5bb404dbec","trigger":"FILE.UPLOADED","source":{"id":"1234567890","type":"file"}}"#;
+    let ts = ("box-delivery-timestamp", "2023-11-14T15:13:20-07:00");
+    // Same vector source as the table: box-node-sdk 10.12.0 validateMessage accepts both.
+    let primary = (
+        "box-signature-primary",
+        "Sg1VM9lOrATfpW0IJaHl5GQvU2Ld0Jo8r3QW4Oz4OTI=",
+    );
+    let secondary = (
+        "box-signature-secondary",
+        "YMjMs4wp4/2k3sBc4daujuSiTZmQG8fjtRMbDeE/krk=",
+    );
+    let r = route(
+        "box",
+        &["box_primary_signature_key", "box_secondary_signature_key"],
+        "",
+    );
+    for (headers, key) in [([ts, primary], 0), ([ts, secondary], 1)] {
+        match verify(&r, &headers, body) {
+            Verdict::Valid { key: k, timestamp } => {
+                assert_eq!(
+                    (k, timestamp),
+                    (key, SignedTimestamp::UnixMs(1_700_000_000_000))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        verify(&r, &[primary], body),
+        Verdict::Missing,
+        "the timestamp is signed"
+    );
+}
+
+/// Polar keys the HMAC with the secret's own bytes, where Standard Webhooks base64-decodes
+/// a whsec_ secret: the same headers under `standard-webhooks` do not verify.
+#[test]
+fn polar_keys_with_the_raw_secret() {
+    let v = VECTORS.iter().find(|v| v.provider == "polar").unwrap();
+    let b64 = {
+        use base64::Engine;
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(v.secret)
+        )
+    };
+    assert_valid(verify(
+        &route("standard-webhooks", &[&b64], ""),
+        v.headers,
+        v.body,
+    ));
+    assert_eq!(
+        verify(&route("polar", &[&b64], ""), v.headers, v.body),
+        Verdict::Invalid
+    );
+}
+
+/// Clerk and Resend send svix-* headers only, as their SDKs read them; the white-label
+/// webhook-* names are not taken for them.
+#[test]
+fn clerk_and_resend_read_svix_headers_only() {
+    for p in ["clerk", "resend"] {
+        let v = VECTORS.iter().find(|v| v.provider == p).unwrap();
+        let renamed: Vec<(String, &str)> = v
+            .headers
+            .iter()
+            .map(|(k, val)| (k.replace("svix-", "webhook-"), *val))
+            .collect();
+        let renamed: Vec<(&str, &str)> = renamed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            verify(&route(p, &[v.secret], ""), &renamed, v.body),
+            Verdict::Missing,
+            "{p}"
+        );
+    }
+}
