@@ -73,7 +73,9 @@ fn unit(u: TimestampUnit) -> &'static str {
 fn secret(format: KeyFormat) -> &'static str {
     match format {
         KeyFormat::Raw => "the signing secret as the provider shows it",
-        KeyFormat::WhsecBase64 => "\"whsec_\" + base64 (the decoded bytes are the key)",
+        KeyFormat::WhsecBase64 => {
+            "\"whsec_\" + base64, or the base64 alone (the decoded bytes are the key)"
+        }
         KeyFormat::HtmlEntities => "the secret as WooCommerce shows it (HTML entities decoded)",
         KeyFormat::Ed25519Hex => "the application's Ed25519 public key, hex",
         KeyFormat::WhpkBase64 => "\"whpk_\" + base64 Ed25519 public key",

@@ -235,6 +235,226 @@ const VECTORS: &[Vector] = &[
         timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
         window: Some((300, 300)),
     },
+    Vector {
+        provider: "finch",
+        source: "@tryfinch/finch-api 10.7.0 webhooks.signPayload, accepted by webhooks.verifySignature (resources/webhooks.js)",
+        secret: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        other_secret: "dGhlIG90aGVyIHNlY3JldA==",
+        headers: &[("finch-event-id", "evt_finch_1"), ("finch-timestamp", "1700000000"), ("finch-signature", "v1,+wRTMMmEvZ6UfaVASxA+1aV64BED8WPbuYyN2HH0WVc=")],
+        signature_header: "finch-signature",
+        body: br#"{"account_id":"acc_1","company_id":"co_1","event_type":"job.benefit_create.updated","data":{"job_id":"job_1"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "orb",
+        source: "orb-billing 6.11.0 webhooks.signPayload, accepted by webhooks.verifySignature (resources/webhooks.js)",
+        secret: "orb_webhook_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-orb-timestamp", "2023-11-14T22:13:20.000000"), ("x-orb-signature", "v1=ac76cf32ec26ad371c3d55617aad0cd3439296791835caae3c0704e091c1bab3")],
+        signature_header: "x-orb-signature",
+        body: br#"{"id":"evt_orb_1","created_at":"2023-11-14T22:13:20.000000+00:00","type":"subscription.started","properties":{}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "modern-treasury",
+        source: "modern-treasury 3.3.0 webhooks.getSignature, accepted by webhooks.validateSignature (resources/webhooks.js)",
+        secret: "mt_webhook_key_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-signature", "a868869c2ce2bfe03c94c9e433ab782d256f05204944bf128ffa97ff80260ef0")],
+        signature_header: "x-signature",
+        body: br#"{"event":"completed","data":{"id":"pay_1","object":"payment_order"}}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "lithic",
+        source: "signed with standardwebhooks 1.1.1, accepted by lithic 0.145.0 webhooks.verifySignature (resources/webhooks.js)",
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        other_secret: "whsec_dGhlIG90aGVyIHNlY3JldA==",
+        headers: &[("webhook-id", "msg_lithic_1"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,gTV/Em9issmFQZAdK5yNEfptEhn38uCtsgMWdZFWqdE=")],
+        signature_header: "webhook-signature",
+        body: br#"{"event_type":"card.created","token":"tok_1","payload":{"card_token":"card_1"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "whop",
+        source: "signed with standardwebhooks 1.1.1, accepted by @whop/sdk 0.0.42 webhooks.unwrap (resources/webhooks.js)",
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        other_secret: "whsec_dGhlIG90aGVyIHNlY3JldA==",
+        headers: &[("webhook-id", "msg_whop_1"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,4/WgGLQ2XhIAO+oOh/jFTCyDAjd55ao8W8WIFDilQVg=")],
+        signature_header: "webhook-signature",
+        body: br#"{"id":"evt_whop_1","type":"payment.succeeded","data":{"id":"pay_1"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "dodopayments",
+        source: "signed with standardwebhooks 1.1.1, accepted by dodopayments 2.52.0 webhooks.unwrap (resources/webhooks/webhooks.js)",
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        other_secret: "whsec_dGhlIG90aGVyIHNlY3JldA==",
+        headers: &[("webhook-id", "msg_dodo_1"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,aZ5uS7Msa81BBL/tSsJjGXl/cEvtrmtv5sFCe1zlTVg=")],
+        signature_header: "webhook-signature",
+        body: br#"{"business_id":"bus_1","type":"payment.succeeded","timestamp":"2023-11-14T22:13:20Z","data":{"payment_id":"pay_1"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "imagekit",
+        source: "signed with standardwebhooks 1.1.1 over base64(secret), accepted by @imagekit/nodejs 7.11.0 webhooks.unwrap (resources/webhooks.js)",
+        secret: "whsec_imagekit_raw_secret_test",
+        other_secret: "whsec_imagekit_other_secret",
+        headers: &[("webhook-id", "msg_ik_1"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,OBfwSwkzCV30q0aM59IJmbs6wp5WVipr+UVNghG/hik=")],
+        signature_header: "webhook-signature",
+        body: br#"{"type":"video.transformation.ready","id":"evt_ik_1","created_at":"2023-11-14T22:13:20.000Z","data":{}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "viber",
+        source: "viber-bot 1.0.18 MessageValidator._calculateHmacFromMessage / validateMessage (lib/message/message-validator.js)",
+        secret: "445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9",
+        other_secret: "not-the-secret",
+        headers: &[("x-viber-content-signature", "c47b55d0ef630b4b2e2e25fc9da138ceb0463299857551e14e5348ac8ad74db6")],
+        signature_header: "x-viber-content-signature",
+        body: br#"{"event":"message","timestamp":1700000000000,"message_token":4912661846655238145,"message":{"type":"text","text":"hi"}}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "ghost",
+        source: "the X-Ghost-Signature expression of TryGhost/Ghost@2cd588c ghost/core/core/server/services/webhooks/WebhookTrigger.js, run in Node 20",
+        secret: "ghost_webhook_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-ghost-signature", "sha256=50c4920af36d4de6c9853d00d7fe2cb24cc4edb9e6ba7963cb058eb1bb00d90e, t=1700000000000")],
+        signature_header: "x-ghost-signature",
+        body: br#"{"event":"post.published","post":{"current":{"id":"5ddc9141c35e7700383b2937"}}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "calcom",
+        source: "createWebhookSignature of calcom/cal.com@008952d packages/features/webhooks/lib/sendPayload.ts, run in Node 20",
+        secret: "calcom_webhook_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-cal-signature-256", "f2f677292b1891435e6a8fe1c8915c0a7edd6e8bc1c5c18d1d49cfec47c2275d")],
+        signature_header: "x-cal-signature-256",
+        body: br#"{"triggerEvent":"BOOKING_CREATED","createdAt":"2023-11-14T22:13:20.000Z","payload":{"uid":"bk_1"}}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "twenty",
+        source: "generateSignature of twentyhq/twenty@2e9be66 packages/twenty-server/src/engine/core-modules/webhook/jobs/call-webhook.job.ts, run in Node 20",
+        secret: "twenty_webhook_secret_test",
+        other_secret: "not-the-secret",
+        headers: &[("x-twenty-webhook-timestamp", "1700000000000"), ("x-twenty-webhook-signature", "6dc394909bc4baa7c54f3de0854452036873230c5828edb2d8813269ad6d1f1a")],
+        signature_header: "x-twenty-webhook-signature",
+        body: br#"{"targetUrl":"https://h.example/x","eventName":"person.created","workspaceId":"ws_1","webhookId":"wh_1","record":{"id":"p_1"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "zendesk",
+        source: "base64(HMACSHA256(TIMESTAMP + BODY)) as https://developer.zendesk.com/documentation/webhooks/verifying/ gives it, with Node 20 crypto",
+        secret: "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ",
+        other_secret: "not-the-secret",
+        headers: &[("x-zendesk-webhook-signature-timestamp", "2023-11-14T22:13:20Z"), ("x-zendesk-webhook-signature", "2l/NWUtuOm4yWlSXr/HWngTLNMbQKJsCwFWjU7p+DVg=")],
+        signature_header: "x-zendesk-webhook-signature",
+        body: br#"{"type":"zen:event-type:ticket.created","id":"01HEZ1","detail":{"id":"35436"}}"#,
+        timestamp: SignedTimestamp::UnixMs(1_700_000_000_000),
+        window: Some((300, 300)),
+    },
+    Vector {
+        provider: "lemonsqueezy",
+        source: "the Node example of https://docs.lemonsqueezy.com/help/webhooks/signing-requests (HMAC-SHA256 hex digest of the body)",
+        secret: "lemon_signing_secret",
+        other_secret: "not-the-secret",
+        headers: &[("x-signature", "44d0a23d8fc550f0f0ea4b7ef4d96837bdb2b9055532537aaa92a815a913c123")],
+        signature_header: "x-signature",
+        body: br#"{"meta":{"event_name":"order_created"},"data":{"type":"orders","id":"1"}}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "clickup",
+        source: "the Node example of https://developer.clickup.com/docs/webhooksignature (HMAC-SHA256 hex of the body); body from that page",
+        secret: "clickup_webhook_secret",
+        other_secret: "not-the-secret",
+        headers: &[("x-signature", "f75c32a1bce02f2a27d7ebc5eb33a34af1e3e430cbf199967148c57460bd2a24")],
+        signature_header: "x-signature",
+        body: br#"{"webhook_id":"7689a169-a000-4985-8676-6902b96d6627","event":"taskCreated","task_id":"c0j"}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "netbox",
+        source: "generate_signature of netbox-community/netbox@28cb2eb netbox/extras/webhooks.py, run in Python 3",
+        secret: "netbox_webhook_secret",
+        other_secret: "not-the-secret",
+        headers: &[("x-hook-signature", "147c31a68c2aa9cd62e8d228a614d7b09fa72ef24808a944ede419f546ae6a99c8dd66b7f44c33bc09c4fa2cb59d13f7f6d8241275e95087c5d70e7453cfb76f")],
+        signature_header: "x-hook-signature",
+        body: br#"{"event": "created", "timestamp": "2023-11-14 22:13:20.000000+00:00", "model": "site", "username": "admin", "request_id": "e5f2a9d6-1b0c-4c1e-9a3b-2f1d6c9e7a10", "data": {"id": 1, "name": "DC1"}}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "frappe",
+        source: "get_webhook_headers of frappe/frappe@04d8529 frappe/integrations/doctype/webhook/webhook.py, run in Python 3",
+        secret: "frappe_webhook_secret",
+        other_secret: "not-the-secret",
+        headers: &[("x-frappe-webhook-signature", "RbroYytD5kcntHx9hxCXIDmnhnDLKpCFM9gclrmrvB4=")],
+        signature_header: "x-frappe-webhook-signature",
+        body: br#"{"name": "SINV-0001", "doctype": "Sales Invoice", "grand_total": 100.0}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "plane",
+        source: "the X-Plane-Signature expression of makeplane/plane@0115efa apps/api/plane/bgtasks/webhook_task.py, run in Python 3",
+        secret: "plane_webhook_secret",
+        other_secret: "not-the-secret",
+        headers: &[("x-plane-signature", "ec60ef81f98ce5ca3de8c759605db6b34087aa54b472b07c64910dd619828321")],
+        signature_header: "x-plane-signature",
+        body: br#"{"event": "issue", "action": "create", "webhook_id": "wh_1", "workspace_id": "ws_1", "data": {"id": "iss_1"}, "activity": null}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "gitea",
+        source: "go-gitea/gitea@05a2257 services/webhook/deliver.go signs with Go hmac-sha256 + hex; reproduced with Python 3 hmac",
+        secret: "gitea_webhook_secret",
+        other_secret: "not-the-secret",
+        headers: &[("x-gitea-signature", "c990c4b15df781cdc36b048b37e563a3410aec6ba56d65bfefa5c12d768c5380")],
+        signature_header: "x-gitea-signature",
+        body: br#"{"ref":"refs/heads/main","before":"0000","after":"abcd","repository":{"full_name":"o/r"}}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "gogs",
+        source: "gogs/gogs@040a86d internal/database/webhook.go signs with Go hmac-sha256 + hex; reproduced with Python 3 hmac",
+        secret: "gogs_webhook_secret",
+        other_secret: "not-the-secret",
+        headers: &[("x-gogs-signature", "a06de91a6ce83028c249bef5b290781bc2b69469addf6304f544eae8dc6dc154")],
+        signature_header: "x-gogs-signature",
+        body: br#"{"ref":"refs/heads/master","before":"0000","after":"abcd","repository":{"full_name":"o/r"}}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
+    Vector {
+        provider: "terraform-cloud",
+        source: "the notification-configurations API docs (Notification Authenticity, Ruby OpenSSL::HMAC.hexdigest sha512 sample); reproduced with Python 3 hmac",
+        secret: "tfe_notification_token",
+        other_secret: "not-the-secret",
+        headers: &[("x-tfe-notification-signature", "ae8cc0c5b84fb387b8780fab4ef280f0e2aa5de5c5da6e7e9dfd70a8bf4d7de610f470fcc1048028ed71c09598d9716790c0abc3576298296f9c283a40cf45fa")],
+        signature_header: "x-tfe-notification-signature",
+        body: br#"{"payload_version":1,"notification_configuration_id":"nc-AeUQ2zfKZzW9TiGZ","run_url":"https://app.terraform.io/app/acme/ws/runs/run-1","run_id":"run-1","notifications":[{"message":"Run Canceled","trigger":"run:errored","run_status":"canceled"}]}"#,
+        timestamp: SignedTimestamp::None,
+        window: None,
+    },
 ];
 
 /// The header value with one character of its signature changed: the middle of the longest
@@ -432,4 +652,31 @@ fn clerk_and_resend_read_svix_headers_only() {
             "{p}"
         );
     }
+}
+
+/// Telegram sends the setWebhook secret_token back as is: the token authenticates the
+/// sender, not the body (core.telegram.org/bots/api#setwebhook).
+#[test]
+fn telegram_secret_token_header() {
+    let r = route("telegram", &["tg_secret-Token_1"], "");
+    let body = br#"{"update_id":10000,"message":{"message_id":1,"text":"hi"}}"#;
+    let h = [("X-Telegram-Bot-Api-Secret-Token", "tg_secret-Token_1")];
+    assert_eq!(assert_valid(verify(&r, &h, body)), SignedTimestamp::None);
+    assert_eq!(
+        verify(
+            &r,
+            &[("X-Telegram-Bot-Api-Secret-Token", "tg_secret-Token_2")],
+            body
+        ),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        verify(&route("telegram", &["another-token"], ""), &h, body),
+        Verdict::Invalid
+    );
+    assert_eq!(verify(&r, &[], body), Verdict::Missing);
+    assert!(
+        r.window.is_none(),
+        "nothing is signed, so there is no timestamp"
+    );
 }

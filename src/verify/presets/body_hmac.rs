@@ -25,10 +25,21 @@ pub(super) const NAMES: &[&str] = &[
     "onfido",
     "line",
     "pusher",
+    "modern-treasury",
+    "viber",
+    "calcom",
+    "lemonsqueezy",
+    "clickup",
+    "netbox",
+    "frappe",
+    "plane",
+    "gitea",
+    "gogs",
+    "terraform-cloud",
 ];
 
 pub(super) fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
-    use super::Algorithm::{Sha1, Sha256};
+    use super::Algorithm::{Sha1, Sha256, Sha512};
     use super::Encoding::{Base64, Hex};
     let p = match name {
         "github" => {
@@ -161,6 +172,74 @@ pub(super) fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
         // pusher-http-node WebHook.isValid (the app secret). Events come in a list.
         "pusher" => Preset {
             schemes: vec![Hmac::body(Sha256, "x-pusher-signature", "", Hex).spec()],
+            ..BLANK
+        },
+        // modern-treasury-node webhooks.validateSignature (the webhook key).
+        "modern-treasury" => Preset {
+            schemes: vec![Hmac::body(Sha256, "x-signature", "", Hex).spec()],
+            ..BLANK
+        },
+        // viber-bot MessageValidator (the bot's auth token).
+        "viber" => Preset {
+            event: json_event("/event"),
+            schemes: vec![Hmac::body(Sha256, "x-viber-content-signature", "", Hex).spec()],
+            ..BLANK
+        },
+        // cal.com packages/features/webhooks/lib/sendPayload.ts createWebhookSignature.
+        "calcom" => Preset {
+            event: json_event("/triggerEvent"),
+            schemes: vec![Hmac::body(Sha256, "x-cal-signature-256", "", Hex).spec()],
+            ..BLANK
+        },
+        // docs.lemonsqueezy.com/help/webhooks/signing-requests; the event is X-Event-Name.
+        "lemonsqueezy" => Preset {
+            event: header_event("x-event-name"),
+            schemes: vec![Hmac::body(Sha256, "x-signature", "", Hex).spec()],
+            ..BLANK
+        },
+        // developer.clickup.com/docs/webhooksignature (the webhook's secret).
+        "clickup" => Preset {
+            event: json_event("/event"),
+            schemes: vec![Hmac::body(Sha256, "x-signature", "", Hex).spec()],
+            ..BLANK
+        },
+        // netbox extras/webhooks.py generate_signature: HMAC-SHA512, hex.
+        "netbox" => Preset {
+            event: json_event("/event"),
+            schemes: vec![Hmac::body(Sha512, "x-hook-signature", "", Hex).spec()],
+            ..BLANK
+        },
+        // frappe integrations/doctype/webhook/webhook.py get_webhook_headers: base64.
+        "frappe" => Preset {
+            schemes: vec![Hmac::body(Sha256, "x-frappe-webhook-signature", "", Base64).spec()],
+            ..BLANK
+        },
+        // plane bgtasks/webhook_task.py: hex; X-Plane-Delivery is new on every attempt.
+        "plane" => Preset {
+            event: header_event("x-plane-event"),
+            schemes: vec![Hmac::body(Sha256, "x-plane-signature", "", Hex).spec()],
+            ..BLANK
+        },
+        // gitea services/webhook/deliver.go: hex, no prefix (JSON content type: the form
+        // type sends payload=<urlencoded>, not the bytes it signed).
+        "gitea" => Preset {
+            event: header_event("x-gitea-event"),
+            schemes: vec![Hmac::body(Sha256, "x-gitea-signature", "", Hex).spec()],
+            dedup: header_id(&["x-gitea-delivery"], false),
+            ..BLANK
+        },
+        // gogs internal/database/webhook.go: hex, no prefix (JSON content type, as Gitea).
+        "gogs" => Preset {
+            event: header_event("x-gogs-event"),
+            schemes: vec![Hmac::body(Sha256, "x-gogs-signature", "", Hex).spec()],
+            dedup: header_id(&["x-gogs-delivery"], false),
+            ..BLANK
+        },
+        // HCP Terraform / Terraform Enterprise generic notifications: HMAC-SHA512 of the body
+        // keyed with the notification token, hex.
+        "terraform-cloud" => Preset {
+            event: json_event("/notifications/0/trigger"),
+            schemes: vec![Hmac::body(Sha512, "x-tfe-notification-signature", "", Hex).spec()],
             ..BLANK
         },
         _ => return None,

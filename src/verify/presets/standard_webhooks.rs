@@ -20,6 +20,11 @@ pub(super) const NAMES: &[&str] = &[
     "replicate",
     "polar",
     "liveblocks",
+    "finch",
+    "lithic",
+    "imagekit",
+    "whop",
+    "dodopayments",
 ];
 
 /// The `v1` HMAC scheme over the given header names, with the secret read as `key_format`.
@@ -132,6 +137,31 @@ pub(super) fn preset(name: &str) -> Option<Preset> {
         "polar" => webhook_v1(KeyFormat::Raw),
         // @liveblocks/node WebhookHandler: whsec_ base64, ±300 s.
         "liveblocks" => webhook_v1(KeyFormat::WhsecBase64),
+        // finch-api webhooks.verifySignature: finch-* headers, the secret is plain base64
+        // (read like whsec_ without its prefix), ±5 minutes.
+        "finch" => Preset {
+            event: json_event("/event_type"),
+            schemes: vec![v1(
+                "finch-event-id",
+                "finch-timestamp",
+                "finch-signature",
+                KeyFormat::WhsecBase64,
+            )],
+            dedup: header_id(&["finch-event-id"], true),
+            ..webhook_v1(KeyFormat::WhsecBase64)
+        },
+        // lithic-node webhooks.verifySignature: standardwebhooks over webhook-*.
+        "lithic" => Preset {
+            event: json_event("/event_type"),
+            ..webhook_v1(KeyFormat::WhsecBase64)
+        },
+        // @imagekit/nodejs webhooks.unwrap: standardwebhooks keyed with the secret's own
+        // bytes (the SDK base64s it first), as Polar.
+        "imagekit" => webhook_v1(KeyFormat::Raw),
+        // @whop/sdk webhooks.unwrap: standardwebhooks with the key as given.
+        "whop" => webhook_v1(KeyFormat::WhsecBase64),
+        // dodopayments webhooks.unwrap: standardwebhooks with the key as given.
+        "dodopayments" => webhook_v1(KeyFormat::WhsecBase64),
         _ => return None,
     };
     Some(p)

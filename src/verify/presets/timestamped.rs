@@ -23,6 +23,10 @@ pub(super) const NAMES: &[&str] = &[
     "webflow",
     "retell",
     "box",
+    "orb",
+    "ghost",
+    "twenty",
+    "zendesk",
 ];
 
 fn ts_field() -> Option<TimestampSource> {
@@ -227,6 +231,66 @@ pub(super) fn preset(name: &str) -> Option<Preset> {
                 box_signature("box-signature-secondary"),
             ],
             window: Some((secs(600), Some(secs(0)))),
+            ..BLANK
+        },
+        // orb-billing webhooks.verifySignature: `v1=<hex>` entries (space-separated) over
+        // `v1:{timestamp}:{body}`, X-Orb-Timestamp in ISO 8601 (UTC when no zone), ±5 min.
+        "orb" => Preset {
+            schemes: vec![Hmac {
+                format: SigFormat::Fields {
+                    sep: b' ',
+                    sig: "v1".into(),
+                    ts: None,
+                },
+                payload: "v1:{timestamp}:{body}",
+                timestamp: ts_header("x-orb-timestamp", TimestampUnit::Rfc3339),
+                ..Hmac::body(Sha256, "x-orb-signature", "", Hex)
+            }
+            .spec()],
+            window: Some((secs(300), None)),
+            ..BLANK
+        },
+        // Ghost core/server/services/webhooks/WebhookTrigger.js: `sha256=<hex>, t=<ms>` over
+        // the body then the timestamp. Ghost's retries resend the same headers within
+        // seconds; nothing on the receiving side sets an age, so five minutes either way.
+        "ghost" => Preset {
+            event: json_event("/event"),
+            schemes: vec![Hmac {
+                format: fields("sha256", "t"),
+                payload: "{body}{timestamp}",
+                timestamp: ts_field_in(TimestampUnit::Millis),
+                ..Hmac::body(Sha256, "x-ghost-signature", "", Hex)
+            }
+            .spec()],
+            window: Some((secs(300), None)),
+            ..BLANK
+        },
+        // twenty core-modules/webhook/jobs/call-webhook.job.ts: hex over
+        // `{timestamp}:{body}`, timestamp in ms; no receiver rule, so five minutes.
+        "twenty" => Preset {
+            event: json_event("/eventName"),
+            schemes: vec![Hmac {
+                payload: "{timestamp}:{body}",
+                timestamp: ts_header("x-twenty-webhook-timestamp", TimestampUnit::Millis),
+                ..Hmac::body(Sha256, "x-twenty-webhook-signature", "", Hex)
+            }
+            .spec()],
+            window: Some((secs(300), None)),
+            ..BLANK
+        },
+        // developer.zendesk.com/documentation/webhooks/verifying: base64(HMAC-SHA256 of
+        // timestamp + body); the docs give no age, so five minutes either way.
+        "zendesk" => Preset {
+            schemes: vec![Hmac {
+                payload: "{timestamp}{body}",
+                timestamp: ts_header(
+                    "x-zendesk-webhook-signature-timestamp",
+                    TimestampUnit::Rfc3339,
+                ),
+                ..Hmac::body(Sha256, "x-zendesk-webhook-signature", "", Encoding::Base64)
+            }
+            .spec()],
+            window: Some((secs(300), None)),
             ..BLANK
         },
         _ => return None,

@@ -8,7 +8,7 @@ use super::{
 
 /// The presets this file defines.
 #[cfg(test)]
-pub(super) const NAMES: &[&str] = &["gitlab", "postmark"];
+pub(super) const NAMES: &[&str] = &["gitlab", "postmark", "telegram"];
 
 pub(super) fn preset(name: &str) -> Option<Preset> {
     use super::Algorithm::Sha256;
@@ -37,6 +37,20 @@ pub(super) fn preset(name: &str) -> Option<Preset> {
                 algorithm: Sha256,
             }],
             dedup: json_id("/MessageID"),
+            ..BLANK
+        },
+        // core.telegram.org/bots/api#setwebhook: the secret_token given to setWebhook comes
+        // back in this header. update_id is the update's unique id.
+        "telegram" => Preset {
+            schemes: vec![SchemeSpec {
+                scheme: Scheme::Token(TokenScheme {
+                    header: h("x-telegram-bot-api-secret-token"),
+                    style: TokenStyle::Plain,
+                }),
+                key_format: KeyFormat::Token,
+                algorithm: Sha256,
+            }],
+            dedup: json_id("/update_id"),
             ..BLANK
         },
         _ => return None,
