@@ -680,3 +680,16 @@ fn telegram_secret_token_header() {
         "nothing is signed, so there is no timestamp"
     );
 }
+
+/// docs/PRESETS.md has a row for every preset, so the table users read cannot fall behind.
+#[test]
+fn presets_doc_lists_every_preset() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PRESETS.md")).unwrap();
+    for name in hookwall::verify::presets::NAMES {
+        assert!(
+            doc.lines().any(|l| l.starts_with(&format!("| `{name}` |"))),
+            "docs/PRESETS.md has no row for {name}"
+        );
+    }
+}
