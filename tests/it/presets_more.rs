@@ -369,7 +369,7 @@ const VECTORS: &[Vector] = &[
     },
     Vector {
         provider: "lemonsqueezy",
-        source: "the Node example of https://docs.lemonsqueezy.com/help/webhooks/signing-requests (HMAC-SHA256 hex digest of the body)",
+        source: "the verification of Lemon Squeezy's official template lmsqueezy/nextjs-billing@0a73f08 src/app/api/webhook/route.ts (HMAC-SHA256 hex of the raw body), run in Node 20; header per docs.lemonsqueezy.com/help/webhooks/signing-requests",
         secret: "lemon_signing_secret",
         other_secret: "not-the-secret",
         headers: &[("x-signature", "44d0a23d8fc550f0f0ea4b7ef4d96837bdb2b9055532537aaa92a815a913c123")],

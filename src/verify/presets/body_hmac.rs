@@ -191,7 +191,8 @@ pub(super) fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             schemes: vec![Hmac::body(Sha256, "x-cal-signature-256", "", Hex).spec()],
             ..BLANK
         },
-        // docs.lemonsqueezy.com/help/webhooks/signing-requests; the event is X-Event-Name.
+        // docs.lemonsqueezy.com/help/webhooks/signing-requests and Lemon Squeezy's own
+        // nextjs-billing template (HMAC-SHA256 hex); the event is X-Event-Name.
         "lemonsqueezy" => Preset {
             event: header_event("x-event-name"),
             schemes: vec![Hmac::body(Sha256, "x-signature", "", Hex).spec()],
