@@ -1,6 +1,7 @@
 //! Public-key schemes: the provider signs `timestamp + body` (Discord: Ed25519, hex;
-//! SendGrid: ECDSA P-256/SHA-256, base64 DER) or `id.timestamp.body` (Standard Webhooks
-//! `v1a`: Ed25519, base64, in the `webhook-signature` list). hookwall holds only public
+//! SendGrid: ECDSA P-256/SHA-256, base64 DER), `timestamp|body` (Telnyx: Ed25519, base64)
+//! or `id.timestamp.body` (Standard Webhooks `v1a`: Ed25519, base64, in the
+//! `webhook-signature` list). hookwall holds only public
 //! keys, so these schemes verify but cannot sign.
 
 use http::HeaderName;
@@ -16,6 +17,8 @@ use super::{
 pub enum Layout {
     /// `timestamp` immediately followed by the body (Discord, SendGrid).
     TimestampBody,
+    /// `timestamp|body` (Telnyx).
+    TimestampPipeBody,
     /// `id.timestamp.body` (Standard Webhooks).
     IdTimestampBody,
 }
@@ -93,6 +96,9 @@ impl AsymmetricScheme {
             message.push(b'.');
         } else {
             message.extend_from_slice(ts);
+            if self.layout == Layout::TimestampPipeBody {
+                message.push(b'|');
+            }
         }
         message.extend_from_slice(req.body);
         let signatures = self.signatures(value.as_bytes());
@@ -123,5 +129,63 @@ impl AsymmetricScheme {
             }
         }
         Verdict::Invalid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::Signer;
+    use http::{HeaderMap, HeaderValue, Method};
+
+    fn scheme(layout: Layout) -> AsymmetricScheme {
+        AsymmetricScheme {
+            signature_header: HeaderName::from_static("x-sig"),
+            carrier: Carrier::Whole,
+            encoding: Encoding::Base64,
+            timestamp_header: HeaderName::from_static("x-ts"),
+            id_header: None,
+            layout,
+        }
+    }
+
+    #[test]
+    fn timestamp_pipe_body_signs_a_bar_between_them() {
+        use base64::Engine;
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        let key = Key {
+            index: 0,
+            label: "0".into(),
+            material: KeyMaterial::Ed25519(Box::new(sk.verifying_key())),
+        };
+        let sign =
+            |msg: &[u8]| base64::engine::general_purpose::STANDARD.encode(sk.sign(msg).to_bytes());
+        let check = |layout: Layout, sig: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-sig", HeaderValue::from_str(sig).unwrap());
+            h.insert("x-ts", HeaderValue::from_static("1700000000"));
+            scheme(layout).verify(
+                std::slice::from_ref(&key),
+                &SignedRequest {
+                    method: &Method::POST,
+                    headers: &h,
+                    body: b"{}",
+                    url: None,
+                },
+            )
+        };
+        let piped = sign(b"1700000000|{}");
+        assert_eq!(
+            check(Layout::TimestampPipeBody, &piped),
+            Verdict::Valid {
+                key: 0,
+                timestamp: SignedTimestamp::UnixMs(1_700_000_000_000)
+            }
+        );
+        assert_eq!(check(Layout::TimestampBody, &piped), Verdict::Invalid);
+        assert_eq!(
+            check(Layout::TimestampPipeBody, &sign(b"1700000000{}")),
+            Verdict::Invalid
+        );
     }
 }

@@ -58,6 +58,7 @@ fn encoding(e: Encoding) -> &'static str {
     match e {
         Encoding::Hex => "hex",
         Encoding::Base64 => "base64",
+        Encoding::Base64Url => "base64url (unpadded)",
     }
 }
 
@@ -72,10 +73,13 @@ fn unit(u: TimestampUnit) -> &'static str {
 fn secret(format: KeyFormat) -> &'static str {
     match format {
         KeyFormat::Raw => "the signing secret as the provider shows it",
-        KeyFormat::WhsecBase64 => "\"whsec_\" + base64 (the decoded bytes are the key)",
+        KeyFormat::WhsecBase64 => {
+            "\"whsec_\" + base64, or the base64 alone (the decoded bytes are the key)"
+        }
         KeyFormat::HtmlEntities => "the secret as WooCommerce shows it (HTML entities decoded)",
         KeyFormat::Ed25519Hex => "the application's Ed25519 public key, hex",
         KeyFormat::WhpkBase64 => "\"whpk_\" + base64 Ed25519 public key",
+        KeyFormat::Ed25519Base64 => "the provider's Ed25519 public key, base64",
         KeyFormat::P256Der => "the verification key, base64 DER (P-256)",
         KeyFormat::Token => "the shared token (compared whole, in constant time)",
     }
@@ -159,6 +163,7 @@ fn scheme(spec: &SchemeSpec) -> SchemeFacts {
             };
             let payload = match (&a.layout, &a.id_header) {
                 (Layout::TimestampBody, _) => "{timestamp}{body}".to_owned(),
+                (Layout::TimestampPipeBody, _) => "{timestamp}|{body}".to_owned(),
                 (Layout::IdTimestampBody, Some(id)) => {
                     format!("{{id}}.{{timestamp}}.{{body}} ({{id}} = header {id})")
                 }

@@ -23,6 +23,12 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// URL-safe base64 (RFC 4648 §5) that accepts missing padding.
+const BASE64_URL: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 /// How the tag is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -30,6 +36,8 @@ pub enum Encoding {
     Hex,
     /// Standard base64, padding optional.
     Base64,
+    /// URL-safe base64 (`-` and `_`), padding optional; written unpadded (Sanity).
+    Base64Url,
 }
 
 impl Encoding {
@@ -52,6 +60,7 @@ impl Encoding {
         match self {
             Encoding::Hex => hex::decode(s).ok(),
             Encoding::Base64 => BASE64.decode(s).ok(),
+            Encoding::Base64Url => BASE64_URL.decode(s).ok(),
         }
     }
 
@@ -60,6 +69,7 @@ impl Encoding {
         match self {
             Encoding::Hex => hex::encode(tag),
             Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(tag),
+            Encoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag),
         }
     }
 }
@@ -116,6 +126,27 @@ pub struct TimestampSource {
     pub unit: TimestampUnit,
 }
 
+/// RFC 3339 in unix milliseconds. humantime reads UTC (`Z`) only, so a numeric offset
+/// (`2020-01-01T00:00:00-07:00`, as Box sends) is taken off here and applied.
+fn rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let (utc, offset_secs) = match b.len().checked_sub(6).map(|i| (i, &b[i..])) {
+        Some((i, [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]))
+            if [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit())
+                && s[..i].contains(['T', 't', ' ']) =>
+        {
+            let digit = |d: &u8| i64::from(d - b'0');
+            let secs = (digit(h1) * 10 + digit(h2)) * 3600 + (digit(m1) * 10 + digit(m2)) * 60;
+            (&s[..i], if *sign == b'+' { secs } else { -secs })
+        }
+        _ => (s, 0),
+    };
+    let t = humantime::parse_rfc3339_weak(utc).ok()?;
+    let ms = i64::try_from(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()?;
+    // Local time minus the offset is UTC.
+    ms.checked_sub(offset_secs * 1000)
+}
+
 impl TimestampUnit {
     /// Parses a raw timestamp into unix milliseconds.
     pub fn parse(self, raw: &[u8]) -> SignedTimestamp {
@@ -126,10 +157,7 @@ impl TimestampUnit {
         let ms = match self {
             TimestampUnit::Seconds => s.parse::<i64>().ok().and_then(|v| v.checked_mul(1000)),
             TimestampUnit::Millis => s.parse::<i64>().ok(),
-            TimestampUnit::Rfc3339 => humantime::parse_rfc3339_weak(s)
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .and_then(|d| i64::try_from(d.as_millis()).ok()),
+            TimestampUnit::Rfc3339 => rfc3339_ms(s),
         };
         ms.map_or(SignedTimestamp::Malformed, SignedTimestamp::UnixMs)
     }
@@ -515,6 +543,24 @@ mod tests {
     }
 
     #[test]
+    fn base64url_tags_use_the_url_alphabet_with_or_without_padding() {
+        // 0xfb 0xff encodes as "+/8=" in standard base64 and "-_8" in the URL alphabet.
+        let tag = [0xfb, 0xff];
+        assert_eq!(Encoding::Base64Url.encode(&tag), "-_8");
+        assert_eq!(
+            Encoding::Base64Url.decode(b"-_8").as_deref(),
+            Some(&tag[..])
+        );
+        assert_eq!(
+            Encoding::Base64Url.decode(b"-_8=").as_deref(),
+            Some(&tag[..])
+        );
+        assert_eq!(Encoding::Base64Url.decode(b"+/8="), None);
+        assert_eq!(Encoding::Base64.decode(b"-_8"), None);
+        assert_eq!(Encoding::Base64.encode(&tag), "+/8=");
+    }
+
+    #[test]
     fn missing_and_malformed_headers() {
         let s = scheme(
             "{timestamp}.{body}",
@@ -557,6 +603,23 @@ mod tests {
         );
         assert_eq!(
             TimestampUnit::Seconds.parse(b"99999999999999999"),
+            SignedTimestamp::Malformed
+        );
+        // Numeric offsets are applied (Box); "Z" and "+00:00" are the same instant.
+        for (t, ms) in [
+            ("2020-01-01T00:00:00-07:00", 1_577_862_000_000),
+            ("2020-01-01T07:00:00+00:00", 1_577_862_000_000),
+            ("2020-01-01T07:00:00Z", 1_577_862_000_000),
+            ("2020-01-01T12:30:00.5+05:30", 1_577_862_000_500),
+        ] {
+            assert_eq!(
+                TimestampUnit::Rfc3339.parse(t.as_bytes()),
+                SignedTimestamp::UnixMs(ms),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            TimestampUnit::Rfc3339.parse(b"2020-01-01T00:00:00+7:00"),
             SignedTimestamp::Malformed
         );
         // Past year 9999 RFC 3339 has no spelling: clamped, never a panic.

@@ -30,6 +30,8 @@ pub enum KeyFormat {
     Ed25519Hex,
     /// `whpk_` + base64 Ed25519 public key (Standard Webhooks `v1a`).
     WhpkBase64,
+    /// An Ed25519 public key in standard base64 (Telnyx).
+    Ed25519Base64,
     /// A base64 DER SubjectPublicKeyInfo P-256 key (SendGrid).
     P256Der,
     /// Compared whole (GitLab token, Basic credentials).
@@ -51,6 +53,9 @@ pub enum KeyError {
     /// Not a hex public key.
     #[error("must be the application's public key in hex")]
     NotHexPublicKey,
+    /// Not a base64 public key.
+    #[error("must be the provider's Ed25519 public key in base64")]
+    NotBase64PublicKey,
     /// Not `whpk_` + base64.
     #[error("must be \"whpk_\" followed by base64 (an Ed25519 public key)")]
     NotWhpk,
@@ -109,6 +114,12 @@ pub fn material(
             let t = text()?;
             let b64 = t.strip_prefix("whpk_").ok_or(KeyError::NotWhpk)?;
             let raw = BASE64.decode(b64).map_err(|_| KeyError::WhpkNotBase64)?;
+            ed25519(&raw)
+        }
+        KeyFormat::Ed25519Base64 => {
+            let raw = BASE64
+                .decode(text()?)
+                .map_err(|_| KeyError::NotBase64PublicKey)?;
             ed25519(&raw)
         }
         KeyFormat::P256Der => {
@@ -200,6 +211,22 @@ mod tests {
             &Secret::new("aGVsbG8=")
         )
         .is_err());
+        // The Discord key above in base64 (the form Telnyx shows its key in).
+        let b64 = "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=";
+        assert!(material(
+            KeyFormat::Ed25519Base64,
+            Algorithm::Sha256,
+            &Secret::new(b64)
+        )
+        .is_ok());
+        assert!(material(
+            KeyFormat::Ed25519Base64,
+            Algorithm::Sha256,
+            &Secret::new(discord)
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("32 bytes"));
         assert!(material(
             KeyFormat::WhpkBase64,
             Algorithm::Sha256,

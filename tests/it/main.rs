@@ -17,6 +17,7 @@ mod handshakes;
 mod layer_order;
 mod pipeline;
 mod presets;
+mod presets_more;
 mod properties;
 mod redis;
 mod reload;

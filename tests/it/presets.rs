@@ -45,12 +45,12 @@ fn verify_with(r: &RouteConfig, h: &HeaderMap, body: &[u8], url: Option<&str>) -
     })
 }
 
-fn verify(r: &RouteConfig, pairs: &[(&str, &str)], body: &[u8]) -> Verdict {
+pub(crate) fn verify(r: &RouteConfig, pairs: &[(&str, &str)], body: &[u8]) -> Verdict {
     verify_with(r, &headers(pairs), body, None)
 }
 
 #[track_caller]
-fn assert_valid(v: Verdict) -> SignedTimestamp {
+pub(crate) fn assert_valid(v: Verdict) -> SignedTimestamp {
     match v {
         Verdict::Valid { timestamp, .. } => timestamp,
         other => panic!("expected a valid signature, got {other:?}"),
@@ -58,7 +58,7 @@ fn assert_valid(v: Verdict) -> SignedTimestamp {
 }
 
 /// A body with one byte changed.
-fn tampered(body: &[u8]) -> Vec<u8> {
+pub(crate) fn tampered(body: &[u8]) -> Vec<u8> {
     let mut b = body.to_vec();
     let i = b.len() / 2;
     b[i] ^= 0x01;
@@ -821,19 +821,33 @@ fn twitch_self_vector_rfc3339() {
     );
 }
 
+/// A secret in the form `provider` reads: whsec_ base64, a public key, Basic credentials.
+pub(crate) fn secret_for(provider: &str) -> &'static str {
+    match provider {
+        "standard-webhooks" | "svix" | "clerk" | "resend" | "openai" | "replicate"
+        | "liveblocks" | "finch" | "lithic" | "whop" | "dodopayments" => SW_SECRET,
+        "discord" => "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8",
+        "sendgrid" => "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
+        "telnyx" => "Zr5+Myx6RTMyvZ0Kf32wVfXF7xoGraZtmLOftoEMRzo=",
+        "postmark" => "user:pass",
+        _ => "a-secret-value",
+    }
+}
+
+/// Presets that hold only public keys: hookwall cannot sign for them.
+pub(crate) fn public_key_only(provider: &str) -> bool {
+    matches!(provider, "discord" | "sendgrid" | "telnyx")
+}
+
 /// Sign → verify round trip for every preset that hookwall can sign for.
 #[test]
 fn sign_then_verify_for_every_signable_preset() {
     let url = "https://hooks.example.com/webhooks/x?a=1";
     for provider in hookwall::verify::presets::NAMES {
-        let secret = match *provider {
-            "standard-webhooks" | "svix" => SW_SECRET,
-            "postmark" => "user:pass",
-            _ => "a-secret-value",
-        };
+        let secret = secret_for(provider);
         let extra = "public_url = \"https://hooks.example.com/webhooks/x\"";
-        if matches!(*provider, "discord" | "sendgrid") {
-            continue; // public keys only: verified above with the providers' vectors
+        if public_key_only(provider) {
+            continue; // public keys only: verified with the providers' vectors
         }
         let r = route(provider, &[secret], extra);
         let body = b"CallSid=CA1&Digits=1234";
@@ -866,7 +880,7 @@ fn sign_then_verify_for_every_signable_preset() {
             matches!(verify_with(&r, &h, body, Some(url)), Verdict::Valid { .. }),
             "{provider}: {signed:?}"
         );
-        if !matches!(*provider, "gitlab" | "postmark") {
+        if !matches!(*provider, "gitlab" | "postmark" | "telegram") {
             // Shared tokens authenticate the sender, not the body.
             assert_eq!(
                 verify_with(&r, &h, &tampered(body), Some(url)),
@@ -898,12 +912,7 @@ fn json_at(pointer: &str, value: serde_json::Value) -> Vec<u8> {
 #[test]
 fn every_preset_default_dedup_key_is_extracted() {
     for provider in hookwall::verify::presets::NAMES {
-        let secret = match *provider {
-            "standard-webhooks" | "svix" => SW_SECRET,
-            "discord" => "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8",
-            "sendgrid" => "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==",
-            _ => "s",
-        };
+        let secret = secret_for(provider);
         let r = route(provider, &[secret], "public_url = \"https://h.example/x\"");
         let Some(dedup) = &r.dedup else { continue };
         let (pairs, body): (Vec<(String, String)>, Vec<u8>) = match &dedup.source {
