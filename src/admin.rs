@@ -4,12 +4,14 @@
 //! |---|---|
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | [`health`] |
 //! | `GET /routes`, `POST /reload`, `POST /config/check` | [`config_api`] |
+//! | `GET /deliveries[/{id}]`, `POST /deliveries/{id}/replay`, `POST /replays`, `GET /replays/{job}` | [`deliveries`] |
 //!
 //! With `[admin] token` set, every endpoint but `/healthz` and `/metrics` needs
 //! `Authorization: Bearer <token>` (compared in constant time). Without a token, endpoints
 //! that change state answer only loopback peers. Nothing here ever prints a secret.
 
 mod config_api;
+mod deliveries;
 mod health;
 mod reply;
 
@@ -82,6 +84,24 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
         if let Some(refused) = state_change_refused(&gateway, peer) {
             return refused;
         }
+    }
+    let query = req.uri().query().map(str::to_owned);
+    let query = query.as_deref();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["deliveries"]) => return deliveries::list(&gateway, query).await,
+        (&Method::GET, ["deliveries", id]) => return deliveries::show(&gateway, id).await,
+        (&Method::POST, ["deliveries", id, "replay"]) => {
+            return deliveries::replay_one(&gateway, id, query).await
+        }
+        (&Method::POST, ["replays"]) => {
+            return deliveries::replay_bulk(gateway.clone(), req.into_body()).await
+        }
+        (&Method::GET, ["replays", job]) => return deliveries::job(&gateway, job),
+        (_, ["deliveries", ..] | ["replays", ..]) => {
+            return reply::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        }
+        _ => {}
     }
     match (method, path.as_str()) {
         (Method::GET, "/healthz") => health::healthz(),

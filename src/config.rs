@@ -42,6 +42,10 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[dedup]`.
     pub dedup: DedupConfig,
+    /// `[storage]`.
+    pub storage: StorageConfig,
+    /// `[journal]`.
+    pub journal: JournalConfig,
     /// `[[route]]`, in file order.
     pub routes: Vec<Arc<RouteConfig>>,
     /// Things that are valid but probably not what the operator meant.
@@ -125,6 +129,65 @@ pub struct DedupConfig {
     pub on_store_error: OnStoreError,
     /// Memory store bound.
     pub max_entries: usize,
+}
+
+/// `[storage]`: where the journal (and later the queue and cursors) live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// Which engine.
+    pub backend: StorageBackend,
+}
+
+/// The storage engine and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// One file (relative paths are taken from the config file's folder).
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL shared by the fleet (the URL is a secret: it may hold a password).
+    Postgres {
+        /// The connection URL.
+        url: Secret,
+    },
+}
+
+/// Whose request bodies the journal keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPolicy {
+    /// Every body read, refused requests included (needed to re-verify them later).
+    All,
+    /// Bodies of deliveries that passed every check of the gateway.
+    Accepted,
+    /// None.
+    None,
+}
+
+/// `[journal]`.
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    /// Whether anything is journaled.
+    pub enabled: bool,
+    /// Entries older than this are deleted.
+    pub retain: Duration,
+    /// The journal is kept under this many bytes, oldest first.
+    pub max_size: u64,
+    /// Default body policy of routes.
+    pub bodies: BodyPolicy,
+    /// Longer bodies are cut and marked truncated.
+    pub max_stored_body: usize,
+}
+
+/// A route's journal settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteJournal {
+    /// Whose bodies are kept.
+    pub bodies: BodyPolicy,
+    /// Headers stored as `[redacted]` (besides the credential headers always redacted).
+    pub redact_headers: Vec<HeaderName>,
+    /// JSON pointers blanked in stored JSON bodies.
+    pub redact_json: Vec<String>,
 }
 
 /// Which client a rate limit counts.
@@ -263,4 +326,9 @@ pub struct RouteConfig {
     pub secret_labels: Vec<String>,
     /// A provider control request the gateway answers itself.
     pub handshake: Option<crate::verify::presets::HandshakeKind>,
+    /// Journal settings, `None` when the route is not journaled.
+    pub journal: Option<RouteJournal>,
+    /// The route's secrets as configured (for signature-failure diagnosis: another route's
+    /// secret matching means the provider was pointed at the wrong path).
+    pub secrets: Vec<Secret>,
 }

@@ -25,6 +25,23 @@ pub(crate) struct RequestContext {
     pub received: tokio::time::Instant,
     /// Whether it arrived over TLS terminated here.
     pub https: bool,
+    /// What the layers learn about the request, for the journal and the diagnosis.
+    pub record: Arc<RequestRecord>,
+}
+
+/// What the layers learn about one request that the journal keeps: each is set once, by the
+/// layer that knows it, and read by the front when the request is done.
+#[derive(Debug, Default)]
+pub(crate) struct RequestRecord {
+    /// The body as received (set by the body layer).
+    pub body: std::sync::OnceLock<bytes::Bytes>,
+    /// The index of the secret that verified the signature.
+    pub key: std::sync::OnceLock<usize>,
+    /// How long the upstream took, milliseconds.
+    pub upstream_ms: std::sync::OnceLock<f64>,
+    /// Set when the signature was refused: the headers, for the diagnosis to try the
+    /// known mistakes against (the body is in `body`).
+    pub refused_headers: std::sync::OnceLock<http::HeaderMap>,
 }
 
 /// The index (in the route's `secrets`) of the secret that verified the request.
@@ -45,6 +62,10 @@ pub(crate) struct DeliveryId(pub Arc<str>);
 /// the id delivered.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct UpstreamAccepted;
+
+/// On a replayed request: the journal entry it replays (`X-Hookwall-Replay-Of`).
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayOf(pub String);
 
 /// On a response: why the upstream gave no answer (kind and address), for the log line.
 #[derive(Debug, Clone)]

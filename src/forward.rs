@@ -23,7 +23,9 @@ use http::{Request, Response};
 use http_body_util::Full;
 use tower::Service;
 
-use crate::context::{DeliveryId, Outcome, RequestContext, UpstreamAccepted, UpstreamFailure};
+use crate::context::{
+    DeliveryId, Outcome, ReplayOf, RequestContext, UpstreamAccepted, UpstreamFailure,
+};
 use crate::error::Rejection;
 use crate::layers::body_limit::{read_capped, ReadError};
 use crate::layers::request_id;
@@ -49,6 +51,7 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_HOOKWALL_ROUTE: HeaderName = HeaderName::from_static("x-hookwall-route");
 const X_HOOKWALL_VERIFIED: HeaderName = HeaderName::from_static("x-hookwall-verified");
 const X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookwall-delivery-id");
+const X_HOOKWALL_REPLAY_OF: HeaderName = HeaderName::from_static("x-hookwall-replay-of");
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -242,6 +245,7 @@ impl Upstream {
     fn headers_for(&self, req: &mut Request<Bytes>) {
         let ctx = req.extensions().get::<RequestContext>().cloned();
         let delivery = req.extensions().get::<DeliveryId>().cloned();
+        let replay_of = req.extensions().get::<ReplayOf>().cloned();
         let len = req.body().len();
         // HTTP/2 carries the host as the URI's authority, not a Host header.
         let authority = req
@@ -287,14 +291,23 @@ impl Upstream {
                 h.insert(X_HOOKWALL_DELIVERY_ID, v);
             }
         }
+        if let Some(ReplayOf(entry)) = replay_of {
+            if let Ok(v) = HeaderValue::from_str(&entry) {
+                h.insert(X_HOOKWALL_REPLAY_OF, v);
+            }
+        }
         for (name, value) in &self.add {
             h.insert(name.clone(), value.clone());
         }
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
 
-    async fn send(self: Arc<Self>, mut req: Request<Bytes>) -> HttpResponse {
+    pub(crate) async fn send(self: Arc<Self>, mut req: Request<Bytes>) -> HttpResponse {
         let rid = request_id(&req);
+        let record = req
+            .extensions()
+            .get::<RequestContext>()
+            .map(|c| c.record.clone());
         let Some(uri) = self.uri_for(req.uri()) else {
             return respond::rejection(&rid, Rejection::UpstreamError);
         };
@@ -337,9 +350,11 @@ impl Upstream {
             Ok::<_, (Rejection, String)>(Response::from_parts(parts, Full::new(bytes)))
         };
         let result = tokio::time::timeout(self.timeout, attempt).await;
-        self.metrics
-            .upstream_duration
-            .observe(started.elapsed().as_secs_f64());
+        let took = started.elapsed().as_secs_f64();
+        self.metrics.upstream_duration.observe(took);
+        if let Some(record) = &record {
+            let _ = record.upstream_ms.set(took * 1000.0);
+        }
         let mut resp = match result {
             Ok(Ok(mut resp)) => {
                 let status = resp.status();
@@ -377,10 +392,8 @@ pub(crate) struct Forward {
 
 impl Forward {
     /// Forwards to `upstream`.
-    pub(crate) fn new(upstream: Upstream) -> Self {
-        Forward {
-            upstream: Arc::new(upstream),
-        }
+    pub(crate) fn new(upstream: Arc<Upstream>) -> Self {
+        Forward { upstream }
     }
 }
 

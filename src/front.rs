@@ -9,17 +9,20 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use http::header::ALLOW;
-use http::{HeaderValue, Request};
+use http::{HeaderMap, HeaderValue, Method, Request};
 use hyper::body::Incoming;
 use tower::ServiceExt;
 
 use crate::access_log::Entry;
 use crate::client_ip::{canonical, client_ip, is_in};
-use crate::context::{DeliveryId, Outcome, RequestContext, UpstreamFailure};
+use crate::context::{DeliveryId, Outcome, RequestContext, RequestRecord, UpstreamFailure};
 use crate::error::Rejection;
 use crate::gateway::Gateway;
+use crate::gateway::Live;
+use crate::journal::{Draft, Journal};
 use crate::metrics::{Metrics, RouteMetrics, UNKNOWN_ROUTE};
 use crate::respond::{self, HttpResponse};
 use crate::stack::Route;
@@ -51,6 +54,21 @@ impl Gateway {
         let name = route.config.name.as_str();
         let trusted = &live.config().server.trusted_proxies;
         let client = client_ip(peer.ip(), req.headers(), trusted);
+        let record = Arc::new(RequestRecord::default());
+        // What the journal needs of the head, taken before the stack consumes it.
+        let head = self.journal.get().map(|_| Head {
+            received_at: SystemTime::now(),
+            method: req.method().clone(),
+            path: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
+            headers: route
+                .config
+                .journal
+                .is_some()
+                .then(|| req.headers().clone()),
+        });
 
         let resp = if !route.config.methods.contains(req.method()) {
             method_not_allowed(&request_id, &route)
@@ -63,6 +81,7 @@ impl Gateway {
                 peer_trusted: is_in(trusted, canonical(peer.ip())),
                 received,
                 https,
+                record: record.clone(),
             });
             let Ok(resp) = route.service.clone().oneshot(req).await;
             resp
@@ -70,6 +89,11 @@ impl Gateway {
             respond::rejection(&request_id, Rejection::Overloaded)
         };
         self.finish(&route.metrics, name, &request_id, client, &resp, received);
+        if let (Some(journal), Some(head)) = (self.journal.get(), head) {
+            journal_draft(
+                journal, head, &live, &route, request_id, client, &resp, &record,
+            );
+        }
         resp
     }
 
@@ -123,6 +147,53 @@ impl Gateway {
                 .map(|f| f.0.as_str()),
         });
     }
+}
+
+/// The head of a request, as the journal keeps it.
+struct Head {
+    received_at: SystemTime,
+    method: Method,
+    path: String,
+    /// `None` when the route is not journaled (a draft then only feeds the diagnosis).
+    headers: Option<HeaderMap>,
+}
+
+/// Hands a finished request to the journal: every request of a journaled route, and a
+/// refused signature of any route (for the diagnosis).
+#[allow(clippy::too_many_arguments)]
+fn journal_draft(
+    journal: &Journal,
+    head: Head,
+    live: &Arc<Live>,
+    route: &Arc<Route>,
+    request_id: Arc<str>,
+    client: IpAddr,
+    resp: &HttpResponse,
+    record: &RequestRecord,
+) {
+    let refused_headers = record.refused_headers.get().cloned();
+    let store = head.headers.is_some();
+    if !store && refused_headers.is_none() {
+        return;
+    }
+    journal.submit(Draft {
+        received_at: head.received_at,
+        request_id,
+        route: route.clone(),
+        live: live.clone(),
+        method: head.method,
+        path: head.path,
+        client_ip: client,
+        headers: head.headers,
+        body: record.body.get().cloned(),
+        outcome: respond::outcome_of(resp),
+        status: resp.status().as_u16(),
+        upstream_ms: record.upstream_ms.get().copied(),
+        dedup_id: resp.extensions().get::<DeliveryId>().map(|d| d.0.clone()),
+        key: record.key.get().copied(),
+        refused_headers,
+        store,
+    });
 }
 
 /// `405` with the route's methods in `Allow`.

@@ -10,7 +10,7 @@
 pub mod build;
 pub mod restart;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 
@@ -19,8 +19,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{compile_file, compile_str, CompileErrors, Config};
 use crate::context::RequestIds;
 use crate::dedup::{DedupStore, Stores};
+use crate::journal::replay::Jobs;
+use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::stack::Shared;
+use crate::storage::Storage;
 use crate::transport::tls::Termination;
 
 pub use build::{BuildError, Live};
@@ -35,6 +38,12 @@ pub struct Gateway {
     pub(crate) access_log: AccessLog,
     /// The certificate resolver and acceptor when `[server] tls` is set.
     tls: Option<Termination>,
+    /// Storage, once attached (`hookwall run` opens it before serving).
+    storage: OnceLock<Arc<Storage>>,
+    /// The journal's queue, once attached.
+    pub(crate) journal: OnceLock<Journal>,
+    /// Bulk replays running on this instance.
+    pub(crate) replay_jobs: Jobs,
 }
 
 /// Why a reload (or a check against the running gateway) was refused. The running config
@@ -96,7 +105,34 @@ impl Gateway {
             ids: RequestIds::default(),
             access_log: AccessLog::default(),
             tls,
+            storage: OnceLock::new(),
+            journal: OnceLock::new(),
+            replay_jobs: Jobs::default(),
         }))
+    }
+
+    /// Attaches storage and starts the journal's writer on it (on the calling runtime).
+    /// Returns the writer's task: once `shutdown` resolves it stops taking drafts, writes
+    /// the ones queued, and ends. Call once.
+    pub fn attach_storage(
+        &self,
+        storage: Arc<Storage>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let (journal, drafts) = Journal::channel(self.shared.metrics.clone());
+        let _ = self.storage.set(storage.clone());
+        let _ = self.journal.set(journal);
+        tokio::spawn(crate::journal::writer::run(
+            drafts,
+            storage,
+            self.shared.metrics.clone(),
+            shutdown,
+        ))
+    }
+
+    /// The storage, if attached.
+    pub fn storage(&self) -> Option<&Arc<Storage>> {
+        self.storage.get()
     }
 
     /// The metric families.

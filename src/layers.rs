@@ -96,6 +96,7 @@ pub(crate) mod test_support {
             peer_trusted: false,
             received: tokio::time::Instant::now(),
             https: false,
+            record: Default::default(),
         }
     }
 

@@ -13,6 +13,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+pub mod journal;
+
+pub use journal::JournalMetrics;
+
 use crate::context::Outcome;
 use crate::error::{Rejection, REASON_COUNT};
 
@@ -87,6 +91,8 @@ pub struct Metrics {
     last_reload_success: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Ids the memory store holds (set when `/metrics` is read).
     pub dedup_entries: Gauge,
+    /// The journal's families.
+    pub journal: JournalMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -190,6 +196,7 @@ impl Default for Metrics {
             "When the running config was last loaded successfully (start or reload), Unix seconds",
             last_reload_success.clone(),
         );
+        let journal = JournalMetrics::register(&mut registry);
         for result in ["ok", "error"] {
             drop(
                 config_reloads
@@ -211,6 +218,7 @@ impl Default for Metrics {
             in_flight,
             last_reload_success,
             dedup_entries,
+            journal,
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct Route {
     pub metrics: Arc<RouteMetrics>,
     /// The rate limiter and the limit it enforces, kept for reload.
     pub limiter: Option<(RateLimitConfig, Arc<Limiter>)>,
+    /// The upstream the stack forwards to (replays send there directly).
+    pub(crate) upstream: Arc<Upstream>,
 }
 
 /// Builds `cfg`'s stack. `previous` is the limiter of the route with the same name before
@@ -78,26 +80,28 @@ pub(crate) fn build_route(
             (rl.clone(), Arc::new(limiter))
         }
     });
-    let upstream = Upstream::new(
-        UpstreamSettings {
-            url: &cfg.upstream,
-            route: &cfg.name,
-            provider: &cfg.provider,
-            strip: if cfg.forward_headers.strip_signature {
-                cfg.verifier.signature_headers()
-            } else {
-                Vec::new()
+    let upstream = Arc::new(
+        Upstream::new(
+            UpstreamSettings {
+                url: &cfg.upstream,
+                route: &cfg.name,
+                provider: &cfg.provider,
+                strip: if cfg.forward_headers.strip_signature {
+                    cfg.verifier.signature_headers()
+                } else {
+                    Vec::new()
+                },
+                add: cfg.forward_headers.add.clone(),
+                timeout: cfg.timeout,
+                tls: cfg.upstream_tls.clone(),
             },
-            add: cfg.forward_headers.add.clone(),
-            timeout: cfg.timeout,
-            tls: cfg.upstream_tls.clone(),
-        },
-        metrics.clone(),
-    )
-    .ok_or_else(|| BuildError::Upstream {
-        route: cfg.name.clone(),
-        url: cfg.upstream.to_string(),
-    })?;
+            metrics.clone(),
+        )
+        .ok_or_else(|| BuildError::Upstream {
+            route: cfg.name.clone(),
+            url: cfg.upstream.to_string(),
+        })?,
+    );
 
     let verifier = Arc::new(cfg.verifier.clone());
     let handshake = cfg.handshake.map(|kind| {
@@ -159,9 +163,10 @@ pub(crate) fn build_route(
                 metrics.clone(),
             )
         }))
-        .service(Forward::new(upstream));
+        .service(Forward::new(upstream.clone()));
 
     Ok(Route {
+        upstream,
         config: cfg.clone(),
         service: BoxCloneSyncService::new(stack),
         metrics,

@@ -181,6 +181,8 @@ pub struct Keyed {
     pub scheme: Scheme,
     /// Its keys, in config order (may be a subset of the route's secrets).
     pub keys: Vec<Key>,
+    /// How configured secrets become its keys (the diagnosis tries other secrets with it).
+    pub format: keys::KeyFormat,
 }
 
 /// Everything a route needs to verify (and sign) deliveries.

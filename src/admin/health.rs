@@ -46,17 +46,36 @@ pub(super) fn metrics(gateway: &Gateway, req: &Request<Incoming>) -> HttpRespons
     }
 }
 
+/// Ready when the config is loaded and the dedup store answers. The storage is reported
+/// too; while it is down, sync routes still answer correctly (the journal counts what it
+/// loses), so it does not make the instance unready by itself.
 pub(super) async fn readyz(gateway: &Gateway) -> HttpResponse {
     let timeout = gateway.live().config().dedup.call_timeout;
-    match with_timeout(timeout, gateway.store().ping()).await {
-        Ok(()) => reply::json(StatusCode::OK, json!({ "status": "ready", "dedup": "ok" })),
-        Err(e) => reply::json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({
-                "status": "not_ready",
-                "dedup": "unreachable",
-                "reason": format!("dedup store unreachable: {e}"),
-            }),
-        ),
+    let dedup = with_timeout(timeout, gateway.store().ping()).await;
+    let storage = match gateway.storage() {
+        None => None,
+        Some(s) => Some((s.backend(), s.ping().await)),
+    };
+    let mut body = match &dedup {
+        Ok(()) => json!({ "status": "ready", "dedup": "ok" }),
+        Err(e) => json!({
+            "status": "not_ready",
+            "dedup": "unreachable",
+            "reason": format!("dedup store unreachable: {e}"),
+        }),
+    };
+    if let Some((backend, result)) = storage {
+        body["storage"] = match result {
+            Ok(()) => json!({ "backend": backend, "status": "ok" }),
+            Err(e) => {
+                json!({ "backend": backend, "status": "unavailable", "reason": e.to_string() })
+            }
+        };
     }
+    let status = if dedup.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    reply::json(status, body)
 }

@@ -1,5 +1,5 @@
-//! `hookwall run`: compile, build, bind both listeners, serve until SIGTERM/SIGINT, reload on
-//! SIGHUP.
+//! `hookwall run`: compile, open the storage, build, bind both listeners, serve until
+//! SIGTERM/SIGINT (then drain, and write the journal's last entries), reload on SIGHUP.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::compile_file;
 use crate::gateway::Gateway;
+use crate::storage::Storage;
 
 pub(super) async fn run(path: &Path) -> ExitCode {
     let config = match compile_file(path) {
@@ -25,6 +26,14 @@ pub(super) async fn run(path: &Path) -> ExitCode {
         tracing::warn!("{w}");
     }
     let (listen, admin_listen) = (config.server.listen, config.admin.listen);
+    let storage = match Storage::open(&config.storage.backend).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the storage");
+            eprintln!("{}: storage: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
     let gateway = match Gateway::new(config) {
         Ok(g) => g,
         Err(e) => {
@@ -58,6 +67,12 @@ pub(super) async fn run(path: &Path) -> ExitCode {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let journal = gateway.attach_storage(storage.clone(), stopped(stop_rx.clone()));
+    tokio::spawn(crate::journal::retention::run(
+        gateway.clone(),
+        storage.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let admin_task = tokio::spawn(crate::admin::run(
         admin,
         gateway.clone(),
@@ -65,6 +80,8 @@ pub(super) async fn run(path: &Path) -> ExitCode {
     ));
     crate::transport::run(proxy, gateway, stopped(stop_rx)).await;
     let _ = admin_task.await;
+    // The entries of the last requests, written before exiting.
+    let _ = journal.await;
     tracing::info!("hookwall stopped");
     ExitCode::SUCCESS
 }

@@ -126,10 +126,11 @@ pub fn compile_route(path: &Path, name: &str) -> Result<Arc<RouteConfig>, Compil
     let at = format!("route[{index}]");
     let server = cx.server(&raw.server);
     let dedup = cx.dedup(&raw.dedup);
+    let journal = cx.journal(&raw.journal);
     // Keep only this route's problems.
     let ours = |e: &ConfigError| e.path == at || e.path.starts_with(&format!("{at}."));
     cx.errors.retain(ours);
-    let route = cx.route(&at, &raw.route[index], &server, &dedup);
+    let route = cx.route(&at, &raw.route[index], &server, &dedup, &journal);
     match route {
         Some(route) if cx.errors.is_empty() => Ok(Arc::new(route)),
         _ => {
@@ -337,6 +338,8 @@ impl Compiler {
         let server = self.server(&raw.server);
         let admin = self.admin(&raw.admin);
         let dedup = self.dedup(&raw.dedup);
+        let storage = self.storage(&raw.storage);
+        let journal = self.journal(&raw.journal);
         let mut routes = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut paths: HashMap<String, usize> = HashMap::new();
@@ -361,7 +364,7 @@ impl Compiler {
                     );
                 }
             }
-            if let Some(route) = self.route(&at, r, &server, &dedup) {
+            if let Some(route) = self.route(&at, r, &server, &dedup, &journal) {
                 routes.push(Arc::new(route));
             }
         }
@@ -370,6 +373,8 @@ impl Compiler {
             server,
             admin,
             dedup,
+            storage,
+            journal,
             routes,
             warnings: std::mem::take(&mut self.warnings),
         })

@@ -31,3 +31,11 @@ pub const MAX_ENTRIES: usize = 1_000_000;
 pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A generic route's `tolerance` when it has a `timestamp_header`.
 pub const GENERIC_TOLERANCE: Duration = Duration::from_secs(300);
+/// `storage.path`, relative to the config file's folder.
+pub const STORAGE_PATH: &str = "hookwall.db";
+/// `journal.retain`.
+pub const JOURNAL_RETAIN: Duration = Duration::from_secs(7 * 24 * 3600);
+/// `journal.max_size`.
+pub const JOURNAL_MAX_SIZE: usize = 1024 * 1024 * 1024;
+/// `journal.max_stored_body`.
+pub const MAX_STORED_BODY: usize = 256 * 1024;

@@ -26,6 +26,12 @@ pub struct RawConfig {
     /// `[dedup]`.
     #[serde(default)]
     pub dedup: RawDedup,
+    /// `[storage]`.
+    #[serde(default)]
+    pub storage: RawStorage,
+    /// `[journal]`.
+    #[serde(default)]
+    pub journal: RawJournal,
     /// `[[route]]`.
     #[serde(default)]
     pub route: Vec<RawRoute>,
@@ -72,6 +78,63 @@ pub struct RawDedup {
     pub max_entries: Option<i64>,
 }
 
+/// `[storage]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawStorage {
+    pub backend: Option<String>,
+    pub path: Option<String>,
+    pub postgres_url: Option<StringOrSecret>,
+}
+
+/// `[journal]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawJournal {
+    pub enabled: Option<bool>,
+    pub retain: Option<String>,
+    pub max_size: Option<String>,
+    pub bodies: Option<String>,
+    pub max_stored_body: Option<String>,
+}
+
+/// A route's `journal = false | { bodies, redact_headers, redact_json }`.
+#[derive(Debug)]
+pub enum RawRouteJournal {
+    /// `true` (the `[journal]` settings) or `false` (not journaled).
+    Enabled(bool),
+    /// Settings of its own.
+    Settings(RawRouteJournalSettings),
+}
+
+/// The table form of a route's `journal`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRouteJournalSettings {
+    pub bodies: Option<String>,
+    pub redact_headers: Option<Vec<String>>,
+    pub redact_json: Option<Vec<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawRouteJournal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawRouteJournal;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "true, false, or a table like { bodies = \"all\", redact_headers = [...] }",
+                )
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(RawRouteJournal::Enabled(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawRouteJournalSettings::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawRouteJournal::Settings)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// One `[[route]]`.
 #[derive(Debug, Default, Deserialize)]
 pub struct RawRoute {
@@ -92,6 +155,7 @@ pub struct RawRoute {
     pub public_url: Option<String>,
     pub legacy_sha1: Option<bool>,
     pub upstream_tls: Option<RawUpstreamTls>,
+    pub journal: Option<RawRouteJournal>,
     pub verify: Option<RawVerify>,
 }
 
@@ -335,6 +399,9 @@ pub fn known_keys(parent: &str) -> &'static [&'static str] {
         "server.tls" => fields::<RawTls>(),
         "admin" => fields::<RawAdmin>(),
         "dedup" => fields::<RawDedup>(),
+        "storage" => fields::<RawStorage>(),
+        "journal" => fields::<RawJournal>(),
+        "route[].journal" => fields::<RawRouteJournalSettings>(),
         "route[]" => fields::<RawRoute>(),
         "route[].verify" => fields::<RawVerify>(),
         "route[].rate_limit" => fields::<RawRateLimit>(),

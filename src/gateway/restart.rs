@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::config::{Config, StoreKind};
+use crate::config::{Config, StorageBackend, StoreKind};
 
 /// One setting whose change needs a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +93,22 @@ pub fn changes(running: &Config, new: &Config) -> Vec<RestartRequired> {
             running: "[redacted]".to_owned(),
             requested: "another [redacted]".to_owned(),
         });
+    }
+    let storage = |c: &Config| match &c.storage.backend {
+        StorageBackend::Sqlite { path } => format!("sqlite at {}", path.display()),
+        StorageBackend::Postgres { .. } => "postgres".to_owned(),
+    };
+    differ(&mut out, "storage", storage(running), storage(new));
+    if let (StorageBackend::Postgres { url: a }, StorageBackend::Postgres { url: b }) =
+        (&running.storage.backend, &new.storage.backend)
+    {
+        if a != b {
+            out.push(RestartRequired {
+                setting: "storage.postgres_url",
+                running: "[redacted]".to_owned(),
+                requested: "another [redacted]".to_owned(),
+            });
+        }
     }
     if matches!(new.dedup.store, StoreKind::Memory) {
         differ(

@@ -130,11 +130,10 @@ where
         if declared.is_some_and(|len| len > self.layer.max_body as u64) {
             return reject(&req, Rejection::BodyTooLarge);
         }
-        let deadline = req
-            .extensions()
-            .get::<RequestContext>()
-            .map_or_else(tokio::time::Instant::now, |c| c.received)
-            + self.layer.read_timeout;
+        let ctx = req.extensions().get::<RequestContext>();
+        let deadline =
+            ctx.map_or_else(tokio::time::Instant::now, |c| c.received) + self.layer.read_timeout;
+        let record = ctx.map(|c| c.record.clone());
         let max = self.layer.max_body;
         let id = request_id(&req);
         // The readied service goes into the future; a fresh clone stays for the next call.
@@ -156,6 +155,9 @@ where
                     return Ok(respond::rejection(&id, Rejection::ReadTimeout))
                 }
             };
+            if let Some(record) = record {
+                let _ = record.body.set(bytes.clone());
+            }
             inner.call(Request::from_parts(parts, bytes)).await
         })
     }

@@ -107,6 +107,16 @@ pub struct Dedup<S> {
     layer: DedupLayer,
 }
 
+/// The key a route's delivery id is stored under: `<route>:<id>`, or the id's SHA-256 when
+/// it is long (bounding memory per entry). Replays mark ids delivered under the same key.
+pub(crate) fn store_key(route: &str, id: &str) -> String {
+    if id.len() > MAX_ID_LEN {
+        format!("{route}:sha256:{}", hex::encode(Sha256::digest(id)))
+    } else {
+        format!("{route}:{id}")
+    }
+}
+
 /// The delivery id of a request, if it has one.
 pub fn extract_id(source: &DedupSource, req: &Request<Bytes>) -> Option<String> {
     let id = match source {
@@ -169,15 +179,7 @@ where
             }
             return Box::pin(inner.call(req));
         };
-        let store_key = if id.len() > MAX_ID_LEN {
-            format!(
-                "{}:sha256:{}",
-                layer.namespace,
-                hex::encode(Sha256::digest(&id))
-            )
-        } else {
-            format!("{}:{}", layer.namespace, id)
-        };
+        let store_key = store_key(&layer.namespace, &id);
         let delivery = DeliveryId(id.into());
         req.extensions_mut().insert(delivery.clone());
         Box::pin(async move {

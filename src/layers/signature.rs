@@ -13,7 +13,7 @@ use http::Request;
 
 use super::check::{check_layer, Check};
 use super::request_id;
-use crate::context::{SignedIdHeader, VerifiedKey};
+use crate::context::{RequestContext, SignedIdHeader, VerifiedKey};
 use crate::error::Rejection;
 use crate::metrics::RouteMetrics;
 use crate::respond::{self, HttpResponse};
@@ -66,6 +66,9 @@ impl Check<Bytes> for Verification {
         let rejection = match verdict {
             Verdict::Valid { key, timestamp } => {
                 self.metrics.key_matched(key);
+                if let Some(ctx) = req.extensions().get::<RequestContext>() {
+                    let _ = ctx.record.key.set(key);
+                }
                 req.extensions_mut().insert(timestamp);
                 req.extensions_mut().insert(VerifiedKey(key));
                 if let Some(id) = scheme.and_then(|s| s.signed_id_header()) {
@@ -74,7 +77,13 @@ impl Check<Bytes> for Verification {
                 return ControlFlow::Continue(());
             }
             Verdict::Missing => Rejection::MissingSignature,
-            Verdict::Invalid => Rejection::InvalidSignature,
+            Verdict::Invalid => {
+                // For the diagnosis, off the request path: which known mistake this was.
+                if let Some(ctx) = req.extensions().get::<RequestContext>() {
+                    let _ = ctx.record.refused_headers.set(req.headers().clone());
+                }
+                Rejection::InvalidSignature
+            }
         };
         ControlFlow::Break(respond::rejection(&request_id(req), rejection))
     }

@@ -14,6 +14,7 @@ mod dedup;
 mod deploy;
 mod forward;
 mod handshakes;
+mod journal;
 mod layer_order;
 mod pipeline;
 mod presets;

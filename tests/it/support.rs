@@ -171,8 +171,13 @@ pub(crate) struct TestGateway {
     pub(crate) admin: SocketAddr,
     pub(crate) gateway: Arc<Gateway>,
     pub(crate) clock: Arc<FakeClock>,
+    /// The storage the journal writes to.
+    pub(crate) storage: Arc<hookwall::storage::Storage>,
     stop: Option<tokio::sync::watch::Sender<bool>>,
     done: Option<tokio::task::JoinHandle<()>>,
+    journal: Option<tokio::task::JoinHandle<()>>,
+    /// The folder of its SQLite file, when it made one.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// The standard route: generic HMAC over `{timestamp}.{body}`, id header, dedup on.
@@ -249,10 +254,26 @@ impl TestGateway {
         Self::start_with(cfg, stores).await
     }
 
-    /// Starts with an explicit store.
+    /// Starts with an explicit store, and storage in a SQLite file of its own.
     pub(crate) async fn start_with(
         cfg: hookwall::config::Config,
         stores: hookwall::dedup::Stores,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = hookwall::config::StorageBackend::Sqlite {
+            path: dir.path().join("hookwall.db"),
+        };
+        let storage = Arc::new(hookwall::storage::Storage::open(&backend).await.unwrap());
+        let mut gw = Self::start_on(cfg, stores, storage).await;
+        gw._dir = Some(dir);
+        gw
+    }
+
+    /// Starts with explicit stores and storage.
+    pub(crate) async fn start_on(
+        cfg: hookwall::config::Config,
+        stores: hookwall::dedup::Stores,
+        storage: Arc<hookwall::storage::Storage>,
     ) -> Self {
         let clock = Arc::new(FakeClock::at(NOW));
         let proxy = TcpListener::bind(cfg.server.listen).await.unwrap();
@@ -263,6 +284,7 @@ impl TestGateway {
         let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
+        let journal = gateway.attach_storage(storage.clone(), wait(rx.clone()));
         tokio::spawn(hookwall::admin::run(
             admin,
             gateway.clone(),
@@ -274,8 +296,11 @@ impl TestGateway {
             admin: admin_addr,
             gateway,
             clock,
+            storage,
             stop: Some(tx),
             done: Some(done),
+            journal: Some(journal),
+            _dir: None,
         }
     }
 
@@ -296,6 +321,9 @@ impl TestGateway {
         }
         if let Some(done) = self.done.take() {
             let _ = done.await;
+        }
+        if let Some(journal) = self.journal.take() {
+            let _ = journal.await;
         }
     }
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 use http::{HeaderValue, Method, Uri};
 
 use super::Compiler;
-use crate::config::raw::{RawDedupSetting, RawRoute};
+use crate::config::raw::{RawDedupSetting, RawRoute, RawRouteJournal};
 use crate::config::{defaults, suggest};
 use crate::config::{
-    DedupConfig, DedupKeyConfig, DedupSource, ForwardHeaders, RateLimitBy, RateLimitConfig,
-    RouteConfig, ServerConfig, StoreKind, Window,
+    DedupConfig, DedupKeyConfig, DedupSource, ForwardHeaders, JournalConfig, RateLimitBy,
+    RateLimitConfig, RouteConfig, RouteJournal, ServerConfig, StoreKind, Window,
 };
 use crate::outbound::tls::{client_config, TlsClientFiles};
 use crate::secret::Secret;
@@ -44,6 +44,7 @@ impl Compiler {
         r: &RawRoute,
         server: &ServerConfig,
         dedup_cfg: &DedupConfig,
+        journal: &JournalConfig,
     ) -> Option<RouteConfig> {
         let errors_before = self.errors.len();
         let name = match r.name.as_deref() {
@@ -148,6 +149,7 @@ impl Compiler {
             server.max_body,
         );
         let forward_headers = self.forward_headers(at, r);
+        let route_journal = self.route_journal(at, r, journal);
 
         if self.errors.len() > errors_before {
             return None;
@@ -168,7 +170,9 @@ impl Compiler {
             max_body,
             forward_headers,
             public_url,
-            secret_labels: secrets.into_iter().map(|(label, _)| label).collect(),
+            secret_labels: secrets.iter().map(|(label, _)| label.clone()).collect(),
+            secrets: secrets.into_iter().map(|(_, secret)| secret).collect(),
+            journal: route_journal,
             verifier,
             handshake: defaults.handshake,
         })
@@ -467,5 +471,56 @@ impl Compiler {
             strip_signature: raw.strip_signature.unwrap_or(false),
             add,
         }
+    }
+
+    /// The route's journal settings: `[journal]`'s, overridden by the route's own table,
+    /// `None` when either turns journaling off.
+    fn route_journal(
+        &mut self,
+        at: &str,
+        r: &RawRoute,
+        journal: &JournalConfig,
+    ) -> Option<RouteJournal> {
+        let defaults = RouteJournal {
+            bodies: journal.bodies,
+            redact_headers: Vec::new(),
+            redact_json: Vec::new(),
+        };
+        let own = match &r.journal {
+            None | Some(RawRouteJournal::Enabled(true)) => defaults,
+            Some(RawRouteJournal::Enabled(false)) => return None,
+            Some(RawRouteJournal::Settings(s)) => {
+                let path = format!("{at}.journal");
+                let bodies = self
+                    .body_policy(&format!("{path}.bodies"), s.bodies.as_deref())
+                    .unwrap_or(journal.bodies);
+                let redact_headers = s
+                    .redact_headers
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .filter_map(|(i, h)| {
+                        self.header_name(&format!("{path}.redact_headers[{i}]"), h)
+                    })
+                    .collect();
+                let mut redact_json = Vec::new();
+                for (i, pointer) in s.redact_json.iter().flatten().enumerate() {
+                    if pointer.starts_with('/') {
+                        redact_json.push(pointer.clone());
+                    } else {
+                        self.error(
+                            &format!("{path}.redact_json[{i}]"),
+                            format!("JSON pointer {pointer:?} must start with '/' (e.g. \"/customer/email\")"),
+                        );
+                    }
+                }
+                RouteJournal {
+                    bodies,
+                    redact_headers,
+                    redact_json,
+                }
+            }
+        };
+        journal.enabled.then_some(own)
     }
 }

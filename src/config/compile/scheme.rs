@@ -119,6 +119,7 @@ impl Compiler {
             schemes.push(Keyed {
                 scheme: spec.scheme.clone(),
                 keys,
+                format: spec.key_format,
             });
         }
         (!failed.contains(&true)).then_some(Verifier { schemes })
@@ -240,6 +241,7 @@ impl Compiler {
                 schemes: vec![Keyed {
                     scheme: Scheme::Hmac(scheme),
                     keys,
+                    format: KeyFormat::Raw,
                 }],
             }),
             defaults,

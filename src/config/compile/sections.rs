@@ -1,9 +1,11 @@
-//! The top-level sections: `[server]`, `[admin]`, `[dedup]`.
+//! The top-level sections: `[server]`, `[admin]`, `[dedup]`, `[storage]`, `[journal]`.
 
 use super::Compiler;
-use crate::config::defaults;
-use crate::config::raw::{RawAdmin, RawDedup, RawServer};
-use crate::config::{AdminConfig, DedupConfig, OnStoreError, ServerConfig, StoreKind};
+use crate::config::raw::{RawAdmin, RawDedup, RawJournal, RawServer, RawStorage};
+use crate::config::{
+    defaults, suggest, AdminConfig, BodyPolicy, DedupConfig, JournalConfig, OnStoreError,
+    ServerConfig, StorageBackend, StorageConfig, StoreKind,
+};
 use crate::secret::Secret;
 use crate::transport::tls::{self, TlsFiles};
 
@@ -173,6 +175,112 @@ impl Compiler {
             lease: self.nonzero_duration("dedup.lease", raw.lease.as_deref(), defaults::LEASE),
             on_store_error,
             max_entries,
+        }
+    }
+
+    pub(super) fn storage(&mut self, raw: &RawStorage) -> StorageConfig {
+        let sqlite = |cx: &mut Self| {
+            let path = cx.resolve(raw.path.as_deref().unwrap_or(defaults::STORAGE_PATH));
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                cx.error(
+                    "storage.path",
+                    format!("the folder {} does not exist", dir.display()),
+                );
+            }
+            StorageBackend::Sqlite { path }
+        };
+        let backend = match raw.backend.as_deref() {
+            None | Some("sqlite") => {
+                if raw.postgres_url.is_some() {
+                    self.warnings.push(
+                        "storage.postgres_url is ignored while backend = \"sqlite\"".to_owned(),
+                    );
+                }
+                sqlite(self)
+            }
+            Some("postgres") => {
+                if raw.path.is_some() {
+                    self.warnings
+                        .push("storage.path is ignored while backend = \"postgres\"".to_owned());
+                }
+                match &raw.postgres_url {
+                    None => {
+                        self.error(
+                            "storage.postgres_url",
+                            "is required when backend = \"postgres\"".to_owned(),
+                        );
+                        sqlite(self)
+                    }
+                    Some(url) => match self.string_or_secret("storage.postgres_url", url) {
+                        Some(url) => {
+                            let text = String::from_utf8_lossy(url.expose()).into_owned();
+                            if text.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
+                                self.error(
+                                    "storage.postgres_url",
+                                    "is not a PostgreSQL URL; write e.g. \"postgres://user@host:5432/hookwall\" (the value is not shown: it may hold a password)".to_owned(),
+                                );
+                            }
+                            StorageBackend::Postgres { url }
+                        }
+                        None => sqlite(self),
+                    },
+                }
+            }
+            Some(other) => {
+                self.error(
+                    "storage.backend",
+                    format!(
+                        "unknown backend {other:?}{} (expected \"sqlite\" or \"postgres\")",
+                        suggest::hint(other, ["sqlite", "postgres"])
+                    ),
+                );
+                sqlite(self)
+            }
+        };
+        StorageConfig { backend }
+    }
+
+    pub(super) fn journal(&mut self, raw: &RawJournal) -> JournalConfig {
+        JournalConfig {
+            enabled: raw.enabled.unwrap_or(true),
+            retain: self.nonzero_duration(
+                "journal.retain",
+                raw.retain.as_deref(),
+                defaults::JOURNAL_RETAIN,
+            ),
+            max_size: self.size(
+                "journal.max_size",
+                raw.max_size.as_deref(),
+                defaults::JOURNAL_MAX_SIZE,
+            ) as u64,
+            bodies: self
+                .body_policy("journal.bodies", raw.bodies.as_deref())
+                .unwrap_or(BodyPolicy::Accepted),
+            max_stored_body: self.size(
+                "journal.max_stored_body",
+                raw.max_stored_body.as_deref(),
+                defaults::MAX_STORED_BODY,
+            ),
+        }
+    }
+
+    /// `"all" | "accepted" | "none"`.
+    pub(super) fn body_policy(&mut self, path: &str, raw: Option<&str>) -> Option<BodyPolicy> {
+        match raw? {
+            "all" => Some(BodyPolicy::All),
+            "accepted" => Some(BodyPolicy::Accepted),
+            "none" => Some(BodyPolicy::None),
+            other => {
+                self.error(
+                    path,
+                    format!(
+                        "unknown value {other:?}{} (expected \"all\", \"accepted\" or \"none\")",
+                        suggest::hint(other, ["all", "accepted", "none"])
+                    ),
+                );
+                None
+            }
         }
     }
 }
