@@ -57,7 +57,10 @@ impl Gateway {
         let record = Arc::new(RequestRecord::default());
         // What the journal needs of the head, taken before the stack consumes it.
         let head = self.journal.get().map(|_| Head {
-            received_at: SystemTime::now(),
+            // The clock timestamp windows use, so that re-verification judges a window
+            // at the time the request arrived as the window check did.
+            received_at: SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_secs_f64(self.shared.clock.unix_now().max(0.0)),
             method: req.method().clone(),
             path: req
                 .uri()

@@ -6,11 +6,11 @@
 //! per route, so a flood of forgeries stays cheap.
 //!
 //! The mistakes, in the order tried:
-//! - `body_reserialized_json`: something between the provider and hookwall re-serialised
-//!   the JSON body (compact, pretty, sorted keys, Python's separators) after it was signed;
 //! - `trailing_newline_added` / `trailing_newline_removed`: a newline at the end of the
 //!   body was added or removed on the way;
 //! - `crlf_to_lf`: line ends were changed from CRLF to LF;
+//! - `body_reserialized_json`: something between the provider and hookwall re-serialised
+//!   the JSON body (compact, pretty, sorted keys, Python's separators) after it was signed;
 //! - `secret_encoding`: the secret is configured in the wrong form (base64-decoded vs raw,
 //!   `whsec_` kept vs stripped);
 //! - `other_route_secret`: another route's secret matches — the provider was pointed at the
@@ -134,9 +134,6 @@ impl Refused<'_> {
 /// The first known mistake that explains the refused signature.
 pub(crate) fn diagnose(refused: &Refused<'_>, others: &[Arc<RouteConfig>]) -> Hint {
     let body = refused.body;
-    if json_variants(body).iter().any(|b| refused.body_passes(b)) {
-        return Hint::BodyReserializedJson;
-    }
     if let Some(trimmed) = body
         .strip_suffix(b"\r\n")
         .or_else(|| body.strip_suffix(b"\n"))
@@ -164,6 +161,10 @@ pub(crate) fn diagnose(refused: &Refused<'_>, others: &[Arc<RouteConfig>]) -> Hi
         if refused.body_passes(&crlf) {
             return Hint::CrlfToLf;
         }
+    }
+    // After the byte-level changes: a trailing newline also re-serialises away.
+    if json_variants(body).iter().any(|b| refused.body_passes(b)) {
+        return Hint::BodyReserializedJson;
     }
     if secret_forms(refused) {
         return Hint::SecretEncoding;
@@ -457,5 +458,35 @@ impl DiagnosisBudget {
         }
         *used += 1;
         *used <= PER_ROUTE_PER_SECOND
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flood of forgeries costs at most 20 diagnoses a second per route.
+    #[test]
+    fn the_budget_allows_twenty_a_second_per_route() {
+        let mut budget = DiagnosisBudget::default();
+        let allowed = (0..100).filter(|_| budget.allow("flooded")).count();
+        assert_eq!(allowed, PER_ROUTE_PER_SECOND as usize);
+        assert!(budget.allow("another"), "routes have budgets of their own");
+    }
+
+    #[test]
+    fn reserialisations_differ_from_the_body_and_each_other() {
+        let body = br#"{"b":1,"a":[1,2]}"#;
+        let variants = json_variants(body);
+        assert!(variants.iter().all(|v| v.as_slice() != body));
+        assert!(
+            variants.contains(&br#"{"a":[1,2],"b":1}"#.to_vec()),
+            "sorted keys"
+        );
+        assert!(
+            variants.contains(&br#"{"b": 1, "a": [1, 2]}"#.to_vec()),
+            "python"
+        );
+        assert!(json_variants(b"not json").is_empty());
     }
 }

@@ -33,10 +33,17 @@ pub(crate) fn unix_micros(t: std::time::SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
-/// A time-ordered id (UUIDv7) for something that happened at `t`.
+/// A time-ordered id (UUIDv7) for something that happened at `t`. Ids made by this process
+/// only grow, even for the same millisecond (a counter), so "newest first" is the order
+/// things were recorded in.
 pub(crate) fn time_ordered_id(t: std::time::SystemTime) -> String {
+    static CONTEXT: std::sync::Mutex<uuid::ContextV7> =
+        std::sync::Mutex::new(uuid::ContextV7::new());
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let ts = uuid::Timestamp::from_unix(uuid::NoContext, since.as_secs(), since.subsec_nanos());
+    let context = CONTEXT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ts = uuid::Timestamp::from_unix(&*context, since.as_secs(), since.subsec_nanos());
     uuid::Uuid::new_v7(ts).to_string()
 }
 

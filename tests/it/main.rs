@@ -3,6 +3,7 @@
 // The harness may panic on setup failures and read the small bodies it sent itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod postgres_server;
 mod redis_server;
 mod support;
 mod test_ca;
@@ -12,9 +13,11 @@ mod cli;
 mod connections;
 mod dedup;
 mod deploy;
+mod diagnosis;
 mod forward;
 mod handshakes;
 mod journal;
+mod journal_postgres;
 mod layer_order;
 mod pipeline;
 mod presets;
