@@ -3,6 +3,7 @@
 
 mod admin_client;
 mod check;
+mod deliveries;
 mod echo;
 mod presets;
 mod run;
@@ -75,6 +76,12 @@ pub enum Command {
         /// The preset to describe.
         name: Option<String>,
     },
+    /// The delivery journal of the running gateway.
+    #[command(subcommand)]
+    Deliveries(deliveries::DeliveriesCommand),
+    /// Send a journaled delivery (or every one a filter matches) to its route's upstream
+    /// again.
+    Replay(deliveries::ReplayArgs),
 }
 
 /// Runs a command to its exit code.
@@ -89,6 +96,8 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Sign(args) => sign::sign(&args),
         Command::Echo { listen } => with_runtime(echo::echo(listen)),
         Command::Presets { name } => presets::presets(name.as_deref()),
+        Command::Deliveries(command) => with_runtime(deliveries::deliveries(command)),
+        Command::Replay(args) => with_runtime(deliveries::replay(args)),
         Command::Run { config } => {
             let _guard = init_logging(cli.log_format);
             with_runtime(run::run(&config))
