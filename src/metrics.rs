@@ -284,6 +284,9 @@ impl Metrics {
 
     /// Handles for one route (or [`UNKNOWN_ROUTE`]), resolved once.
     pub fn route(&self, route: &str, key_labels: &[String]) -> Arc<RouteMetrics> {
+        if route != UNKNOWN_ROUTE {
+            self.journal.route_series(route);
+        }
         let r = || route.to_owned();
         let outcome = |outcome| {
             self.requests

@@ -85,6 +85,19 @@ impl JournalMetrics {
         m
     }
 
+    /// A route's series, at zero, so rates and alerts see them before the first event.
+    pub(crate) fn route_series(&self, route: &str) {
+        let _ = self.entries.get_or_create(&RouteLabel {
+            route: route.to_owned(),
+        });
+        for result in ["ok", "failed", "error"] {
+            let _ = self.replays.get_or_create(&RouteResult {
+                route: route.to_owned(),
+                result,
+            });
+        }
+    }
+
     /// `n` entries of `route` written.
     pub fn written(&self, route: &str, n: u64) {
         self.entries

@@ -62,6 +62,8 @@ impl Exposition {
         let metrics = Metrics::default();
         let _route = metrics.route("r", &["k".to_string()]);
         metrics.reload(true);
+        // Diagnosis series exist from the first diagnosis on.
+        metrics.journal.diagnosed("r", "unknown");
         Self::parse(&metrics.encode())
     }
 
@@ -425,7 +427,7 @@ fn the_checks_catch_typos() {
         r#"rate(hookwall_rejections_total{reason=~"invalid_signature|bad_signature"}[5m])"#,
         r#"rate(hookwall_rejections_total{reason=~"upstrem_.*"}[5m])"#,
         r#"rate(hookwall_upstream_responses_total{class="5XX"}[5m])"#,
-        r#"increase(hookwall_config_reloads_total{result="failed"}[5m])"#,
+        r#"increase(hookwall_config_reloads_total{result="failure"}[5m])"#,
     ] {
         assert!(!expo.problems(typo).is_empty(), "typo not caught: {typo}");
     }
