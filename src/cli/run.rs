@@ -67,7 +67,12 @@ pub(super) async fn run(path: &Path) -> ExitCode {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let journal = gateway.attach_storage(storage.clone(), stopped(stop_rx.clone()));
+    // The journal takes entries until the drain is over: requests answered while draining
+    // are journaled like any other.
+    let (drained, drained_rx) = tokio::sync::oneshot::channel::<()>();
+    let journal = gateway.attach_storage(storage.clone(), async move {
+        let _ = drained_rx.await;
+    });
     tokio::spawn(crate::journal::retention::run(
         gateway.clone(),
         storage.clone(),
@@ -79,6 +84,7 @@ pub(super) async fn run(path: &Path) -> ExitCode {
         stopped(stop_rx.clone()),
     ));
     crate::transport::run(proxy, gateway, stopped(stop_rx)).await;
+    let _ = drained.send(());
     let _ = admin_task.await;
     // The entries of the last requests, written before exiting.
     let _ = journal.await;

@@ -21,10 +21,12 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request};
 
 use super::redact::REDACTED;
 use super::writer::{time_ordered_id, unix_micros};
-use crate::context::{DeliveryId, Outcome, ReplayOf, RequestContext, RequestRecord};
+use crate::context::{
+    DeliveryId, Outcome, ReplayOf, RequestContext, RequestRecord, SignedIdHeader,
+};
 use crate::dedup::{with_timeout, Reservation};
 use crate::gateway::Gateway;
-use crate::layers::dedup::store_key;
+use crate::layers::dedup::{extract_id, store_key};
 use crate::respond;
 use crate::storage::journal::{EntryFilter, ReplayRecord, StoredEntry};
 use crate::storage::{Storage, StorageError};
@@ -100,13 +102,14 @@ fn headers(entry: &StoredEntry) -> HeaderMap {
 }
 
 /// Runs the stored request through the route's current checks, the window judged at the
-/// time the request arrived.
+/// time the request arrived. Returns the header whose id the signature covered, if the
+/// scheme names one (the dedup id is read from it, as on the request path).
 fn reverify(
     route: &crate::config::RouteConfig,
     entry: &StoredEntry,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), ReplayError> {
+) -> Result<Option<HeaderName>, ReplayError> {
     let url = route
         .public_url
         .as_deref()
@@ -118,19 +121,20 @@ fn reverify(
         .method
         .parse::<http::Method>()
         .unwrap_or(http::Method::POST);
-    let verdict = route.verifier.verify(&SignedRequest {
+    let (verdict, scheme) = route.verifier.verify_by(&SignedRequest {
         method: &method,
         headers,
         body,
         url: url.as_deref(),
     });
+    let signed_id = scheme.and_then(|s| s.signed_id_header()).cloned();
     let timestamp = match verdict {
         Verdict::Valid { timestamp, .. } => timestamp,
         Verdict::Missing => return Err(ReplayError::ReverifyFailed("missing_signature")),
         Verdict::Invalid => return Err(ReplayError::ReverifyFailed("invalid_signature")),
     };
     let Some(window) = route.window else {
-        return Ok(());
+        return Ok(signed_id);
     };
     let SignedTimestamp::UnixMs(ms) = timestamp else {
         return Err(ReplayError::ReverifyFailed("timestamp_out_of_window"));
@@ -142,7 +146,7 @@ fn reverify(
         -skew <= window.future.as_secs_f64()
     };
     if within {
-        Ok(())
+        Ok(signed_id)
     } else {
         Err(ReplayError::ReverifyFailed("timestamp_out_of_window"))
     }
@@ -179,9 +183,11 @@ async fn replay_entry(
         return Err(ReplayError::BodyNotExact);
     }
     let headers = headers(entry);
-    if reverify_first {
-        reverify(&route.config, entry, &headers, body)?;
-    }
+    let signed_id = if reverify_first {
+        reverify(&route.config, entry, &headers, body)?
+    } else {
+        None
+    };
 
     let client_ip: IpAddr = entry
         .client_ip
@@ -203,7 +209,17 @@ async fn replay_entry(
         https: false,
         record: Arc::new(RequestRecord::default()),
     });
-    if let Some(d) = &entry.dedup_id {
+    if let Some(h) = signed_id {
+        req.extensions_mut().insert(SignedIdHeader(h));
+    }
+    // A delivery refused at the signature or timestamp check never reached dedup, so it
+    // has no id yet: read it now, the way the route would have, so that the replay carries
+    // it and a 2xx marks it delivered (the provider's own retry is then a duplicate).
+    let dedup_id = entry.dedup_id.clone().or_else(|| {
+        let key = route.config.dedup.as_ref()?;
+        extract_id(&key.source, &req)
+    });
+    if let Some(d) = &dedup_id {
         req.extensions_mut().insert(DeliveryId(d.as_str().into()));
     }
     req.extensions_mut().insert(ReplayOf(entry.id.clone()));
@@ -215,8 +231,8 @@ async fn replay_entry(
         _ => (None, Some("upstream_error")),
     };
     let ok = upstream_status.is_some_and(|s| (200..300).contains(&s));
-    if ok {
-        mark_delivered(gateway, &route.config, entry).await;
+    if let (true, Some(id)) = (ok, &dedup_id) {
+        mark_delivered(gateway, &route.config, id).await;
     }
     let result = match (ok, upstream_status) {
         (true, _) => "ok",
@@ -253,14 +269,10 @@ async fn replay_entry(
 
 /// After a 2xx replay: an id nobody delivered yet is marked delivered; one delivered or in
 /// flight is left as it is.
-async fn mark_delivered(
-    gateway: &Gateway,
-    route: &crate::config::RouteConfig,
-    entry: &StoredEntry,
-) {
-    let (Some(id), Some(_)) = (&entry.dedup_id, &route.dedup) else {
+async fn mark_delivered(gateway: &Gateway, route: &crate::config::RouteConfig, id: &str) {
+    if route.dedup.is_none() {
         return;
-    };
+    }
     let live = gateway.live();
     let dedup = &live.config().dedup;
     let key = store_key(&route.name, id);

@@ -139,12 +139,15 @@ async fn sigterm_drains_in_flight_requests_then_exits_0_and_logs_hold_no_secrets
     let up = Upstream::start().await;
     up.answer(200, Duration::from_millis(700));
     let (port, admin) = (free_port(), free_port());
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("hookwall.db");
     let dead = dead_port().await;
     let dead_route = standard_route(&format!("http://{dead}"), "")
         .replace("name = \"acme\"", "name = \"dead\"")
         .replace("/webhooks/acme\"", "/webhooks/dead\"");
     let cfg = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{}\n{dead_route}",
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[storage]\npath = {:?}\n{}\n{dead_route}",
+        db.display().to_string(),
         standard_route(&up.url(), "")
     );
     let f = write_config(&cfg);
@@ -211,6 +214,19 @@ async fn sigterm_drains_in_flight_requests_then_exits_0_and_logs_hold_no_secrets
         .unwrap()
         .to_owned();
     assert!(logs.contains(&rejected_id), "request id not logged");
+    // The request answered while draining is journaled too, before the process exits.
+    let storage = hookwall::storage::Storage::open(&hookwall::config::StorageBackend::Sqlite {
+        path: db.clone(),
+    })
+    .await
+    .unwrap();
+    let filter = hookwall::storage::journal::EntryFilter {
+        dedup_id: Some("evt_term".into()),
+        ..Default::default()
+    };
+    let drained = storage.list_entries(&filter, 10).await.unwrap();
+    assert_eq!(drained.len(), 1, "the drained request was not journaled");
+    assert_eq!(drained[0].upstream_status, Some(200));
 }
 
 const TWILIO_URL: &str = "public_url = \"https://hooks.example.com/twilio\"";

@@ -448,6 +448,17 @@ async fn reverify_replays_what_the_current_secret_accepts() {
     assert_eq!(ok.0, 200, "{}", ok.2);
     assert_eq!(up.hits(), 1);
     assert_eq!(&up.seen()[0].body[..], &body[..]);
+    // Refused at the signature, it never reached dedup; the replay reads its id now, sends
+    // it, and marks it delivered: the provider's own (re-signed) retry is a duplicate.
+    assert_eq!(up.seen()[0].headers["x-hookwall-delivery-id"], "late-1");
+    let retry = post(
+        &gw.url("/webhooks/acme"),
+        &signed(body, NOW + 3600, "late-1"),
+        body,
+    )
+    .await;
+    assert!(retry.2.contains("\"status\":\"duplicate\""), "{}", retry.2);
+    assert_eq!(up.hits(), 1);
 }
 
 /// `POST /replays`: every match, paced at `rate`, with its progress.
