@@ -35,6 +35,14 @@ pub enum StorageError {
     /// The database answered with an error, or could not be reached.
     #[error("storage: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite file could not be opened or created.
+    #[error("cannot open the SQLite database {}: {source} (is its folder writable by this user? set [storage] path to a writable place)", path.display())]
+    CannotOpen {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What SQLite said.
+        source: sqlx::Error,
+    },
     /// No answer in time.
     #[error(
         "storage did not answer within {}",
@@ -99,7 +107,12 @@ impl Storage {
     pub async fn open(backend: &StorageBackend) -> Result<Self, StorageError> {
         let storage = match backend {
             StorageBackend::Sqlite { path } => Storage {
-                pool: Pool::Sqlite(sqlite::open(path).await?),
+                pool: Pool::Sqlite(sqlite::open(path).await.map_err(|source| {
+                    StorageError::CannotOpen {
+                        path: path.clone(),
+                        source,
+                    }
+                })?),
                 migrated: OnceCell::new(),
             },
             StorageBackend::Postgres { url } => Storage {

@@ -30,7 +30,7 @@ pub(super) async fn run(path: &Path) -> ExitCode {
         Ok(s) => Arc::new(s),
         Err(e) => {
             tracing::error!(error = %e, "cannot open the storage");
-            eprintln!("{}: storage: {e}", path.display());
+            eprintln!("{}: {e}", path.display());
             return ExitCode::FAILURE;
         }
     };

@@ -430,6 +430,19 @@ impl Storage {
         }
         pruned.bytes = bytes;
         if pruned.expired + pruned.over_size > 0 {
+            // An entry's replays go with it.
+            timed(async {
+                with_pool!(self.pool(), p => {
+                    sqlx::query(
+                        "DELETE FROM replays WHERE NOT EXISTS \
+                         (SELECT 1 FROM journal WHERE journal.id = replays.entry_id)",
+                    )
+                    .execute(p)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await?;
             self.reclaim_space().await;
         }
         Ok(pruned)

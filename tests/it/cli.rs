@@ -662,3 +662,27 @@ fn relative_secret_files_are_found_next_to_the_config() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A storage file that cannot be opened (here: the path is a folder) stops `run` at once
+/// (exit 1), naming the file and what to change, before anything listens.
+#[test]
+fn run_refuses_a_storage_path_it_cannot_open() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().to_path_buf();
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = {:?}\n{}",
+        db.display().to_string(),
+        standard_route("http://127.0.0.1:9", "")
+    );
+    let f = write_config(&cfg);
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(f.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("cannot open the SQLite database {}", db.display());
+    assert!(err.contains(&expected), "{err}");
+    assert!(err.contains("set [storage] path"), "{err}");
+}

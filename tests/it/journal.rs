@@ -530,6 +530,34 @@ async fn bulk_replay_paces_and_reports_progress() {
         })
         .collect();
     assert_eq!(ids, ["bulk-0", "bulk-1", "bulk-2", "bulk-3", "bulk-4"]);
+
+    // A job can be cancelled: at one a second, it is stopped after its first replay.
+    let slow = post(
+        &gw.admin_url("/replays"),
+        &[],
+        br#"{"route":"acme","reason":"upstream_unreachable","rate":1}"#,
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&slow.2).unwrap();
+    let url = gw.admin_url(&format!("/replays/{}", v["job"].as_str().unwrap()));
+    wait_until(|| up.hits() == 6).await;
+    let cancelled = send("DELETE", &url, &[], b"").await;
+    assert_eq!(cancelled.0, 200, "{}", cancelled.2);
+    assert!(
+        cancelled.2.contains("\"cancelled\":true"),
+        "{}",
+        cancelled.2
+    );
+    for _ in 0..500 {
+        progress = serde_json::from_str(&get(&url, &[]).await.2).unwrap();
+        if progress["done"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(progress["done"], true, "{progress}");
+    assert_eq!(progress["sent"], 1, "{progress}");
+    assert_eq!(up.hits(), 6);
 }
 
 /// Paging with `before` visits every entry that was there when paging began exactly once,
@@ -626,7 +654,18 @@ async fn retention_deletes_by_age_and_by_size() {
         )
         .await;
     }
-    entries(&gw, "", 6).await;
+    let oldest = entries(&gw, "", 6).await[5]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let replayed = post(
+        &gw.admin_url(&format!("/deliveries/{oldest}/replay")),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(replayed.0, 200, "{}", replayed.2);
+    assert_eq!(gw.storage.replays_of(&oldest).await.unwrap().len(), 1);
     // The gateway's clock is the test's: entries were received at NOW.
     let now = NOW * 1_000_000;
     // Nothing is old yet; a size that holds about three of them.
@@ -643,6 +682,8 @@ async fn retention_deletes_by_age_and_by_size() {
     );
     let left = entries(&gw, "", 1).await;
     assert_eq!(left[0]["dedup_id"], "ret-5", "the newest are kept");
+    let replays = gw.storage.replays_of(&oldest).await.unwrap();
+    assert!(replays.is_empty(), "replays outlived their entry");
     // Everything is older than a retention of zero.
     let pruned = gw.storage.prune(now + 1, u64::MAX).await.unwrap();
     assert_eq!(pruned.bytes, 0);
