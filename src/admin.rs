@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | [`health`] |
 //! | `GET /routes`, `POST /reload`, `POST /config/check` | [`config_api`] |
-//! | `GET /deliveries[/{id}]`, `POST /deliveries/{id}/replay`, `POST /replays`, `GET /replays/{job}` | [`deliveries`] |
+//! | `GET /deliveries[/{id}]`, `POST /deliveries/{id}/replay`, `POST /replays`, `GET`/`DELETE /replays/{job}` | [`deliveries`] |
 //!
 //! With `[admin] token` set, every endpoint but `/healthz` and `/metrics` needs
 //! `Authorization: Bearer <token>` (compared in constant time). Without a token, endpoints
@@ -98,6 +98,7 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
             return deliveries::replay_bulk(gateway.clone(), req.into_body()).await
         }
         (&Method::GET, ["replays", job]) => return deliveries::job(&gateway, job),
+        (&Method::DELETE, ["replays", job]) => return deliveries::cancel_job(&gateway, job),
         (_, ["deliveries", ..] | ["replays", ..]) => {
             return reply::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
         }

@@ -7,6 +7,7 @@
 //! | `POST /deliveries/{id}/replay[?reverify=true]` | `{"replay_id","upstream_status"}` |
 //! | `POST /replays` | a bulk replay job: `202 {"job","matched"}` |
 //! | `GET /replays/{job}` | its progress |
+//! | `DELETE /replays/{job}` | cancels it: no more replays are sent |
 //!
 //! `since`/`until` take RFC 3339 or a duration ago (`"2h"`); `limit` is at most
 //! [`MAX_LIMIT`], [`DEFAULT_LIMIT`] by default. The same JSON feeds the CLI and the page.
@@ -22,7 +23,7 @@ use serde_json::{json, Value};
 
 use super::reply;
 use crate::gateway::Gateway;
-use crate::journal::replay::{self, JobSpec, ReplayError, DEFAULT_RATE};
+use crate::journal::replay::{self, JobSpec, Progress, ReplayError, DEFAULT_RATE};
 use crate::respond::HttpResponse;
 use crate::storage::journal::{EntryFilter, ReplayRecord, StoredEntry};
 use crate::storage::StorageError;
@@ -275,17 +276,33 @@ pub(super) async fn replay_bulk(gateway: Arc<Gateway>, body: Incoming) -> HttpRe
 /// `GET /replays/{job}`.
 pub(super) fn job(gateway: &Gateway, id: &str) -> HttpResponse {
     match gateway.replay_jobs.get(id) {
-        Some(p) => reply::json(
-            StatusCode::OK,
-            json!({
-                "job": id,
-                "matched": p.matched.load(Ordering::Relaxed),
-                "sent": p.sent.load(Ordering::Relaxed),
-                "succeeded": p.succeeded.load(Ordering::Relaxed),
-                "failed": p.failed.load(Ordering::Relaxed),
-                "done": p.done.load(Ordering::Relaxed),
-            }),
-        ),
+        Some(p) => reply::json(StatusCode::OK, progress_json(id, &p)),
         None => reply::error(StatusCode::NOT_FOUND, "not_found"),
     }
+}
+
+/// `DELETE /replays/{job}`: sends no more of the job's replays (the one in flight
+/// finishes); answers its progress.
+pub(super) fn cancel_job(gateway: &Gateway, id: &str) -> HttpResponse {
+    match gateway.replay_jobs.get(id) {
+        Some(p) => {
+            if !p.done.load(Ordering::Relaxed) {
+                p.cancelled.store(true, Ordering::Relaxed);
+            }
+            reply::json(StatusCode::OK, progress_json(id, &p))
+        }
+        None => reply::error(StatusCode::NOT_FOUND, "not_found"),
+    }
+}
+
+fn progress_json(id: &str, p: &Progress) -> Value {
+    json!({
+        "job": id,
+        "matched": p.matched.load(Ordering::Relaxed),
+        "sent": p.sent.load(Ordering::Relaxed),
+        "succeeded": p.succeeded.load(Ordering::Relaxed),
+        "failed": p.failed.load(Ordering::Relaxed),
+        "done": p.done.load(Ordering::Relaxed),
+        "cancelled": p.cancelled.load(Ordering::Relaxed),
+    })
 }

@@ -1,6 +1,8 @@
 //! `GET /healthz` (the process serves), `GET /readyz` (config loaded and stores answer),
 //! `GET /metrics` (Prometheus text, or OpenMetrics when asked for).
 
+use std::time::Duration;
+
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
@@ -46,16 +48,28 @@ pub(super) fn metrics(gateway: &Gateway, req: &Request<Incoming>) -> HttpRespons
     }
 }
 
+/// How long `/readyz` waits for the storage before reporting it unavailable.
+const STORAGE_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Ready when the config is loaded and the dedup store answers. The storage is reported
 /// too; while it is down, sync routes still answer correctly (the journal counts what it
 /// loses), so it does not make the instance unready by itself.
 pub(super) async fn readyz(gateway: &Gateway) -> HttpResponse {
     let timeout = gateway.live().config().dedup.call_timeout;
-    let dedup = with_timeout(timeout, gateway.store().ping()).await;
-    let storage = match gateway.storage() {
-        None => None,
-        Some(s) => Some((s.backend(), s.ping().await)),
+    let storage_ping = async {
+        let s = gateway.storage()?;
+        let result = match tokio::time::timeout(STORAGE_PROBE_TIMEOUT, s.ping()).await {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "storage did not answer within {}",
+                humantime::format_duration(STORAGE_PROBE_TIMEOUT)
+            )),
+        };
+        Some((s.backend(), result))
     };
+    // Both at once, each bounded: probes commonly give up after one second.
+    let (dedup, storage) =
+        tokio::join!(with_timeout(timeout, gateway.store().ping()), storage_ping);
     let mut body = match &dedup {
         Ok(()) => json!({ "status": "ready", "dedup": "ok" }),
         Err(e) => json!({
@@ -68,7 +82,7 @@ pub(super) async fn readyz(gateway: &Gateway) -> HttpResponse {
         body["storage"] = match result {
             Ok(()) => json!({ "backend": backend, "status": "ok" }),
             Err(e) => {
-                json!({ "backend": backend, "status": "unavailable", "reason": e.to_string() })
+                json!({ "backend": backend, "status": "unavailable", "reason": e })
             }
         };
     }

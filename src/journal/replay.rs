@@ -312,6 +312,8 @@ pub(crate) struct Progress {
     pub failed: AtomicU64,
     /// Finished.
     pub done: AtomicBool,
+    /// Asked to stop (`DELETE /replays/{job}`): no more replays are sent.
+    pub cancelled: AtomicBool,
 }
 
 /// Bulk replays of this instance.
@@ -391,6 +393,9 @@ async fn run_job(
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for id in ids {
         pace.tick().await;
+        if progress.cancelled.load(Ordering::Relaxed) {
+            break;
+        }
         match replay(&gateway, &storage, &id, spec.reverify).await {
             Ok(r) => {
                 progress.sent.fetch_add(1, Ordering::Relaxed);
