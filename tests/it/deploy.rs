@@ -476,6 +476,8 @@ fn systemd_unit_is_hardened_and_runs_the_real_cli() {
         ("Restart", "on-failure"),
         ("CapabilityBoundingSet", ""),
         ("ConfigurationDirectory", "hookwall"),
+        // The one writable place under ProtectSystem=strict, for the SQLite storage.
+        ("StateDirectory", "hookwall"),
     ] {
         assert_eq!(one(key), value, "{key}=");
     }
@@ -579,6 +581,15 @@ fn containerfile_runs_as_non_root_with_the_real_cli() {
 
     let exposed: Vec<&str> = arg("EXPOSE").split_whitespace().collect();
     assert_eq!(exposed, ["8080", "9090"]);
+    // A volume the image's user can write, for the SQLite storage.
+    let volume: Vec<String> = serde_json::from_str(arg("VOLUME")).expect("VOLUME in exec form");
+    assert_eq!(volume, ["/var/lib/hookwall"]);
+    assert!(
+        last.iter()
+            .any(|i| i.starts_with("RUN")
+                && i.contains(&format!("-o {uid} -g {uid} /var/lib/hookwall"))),
+        "/var/lib/hookwall must belong to uid {uid}"
+    );
     assert!(last
         .iter()
         .any(|i| i.starts_with("COPY --from=") && i.ends_with("/usr/local/bin/hookwall")));
