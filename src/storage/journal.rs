@@ -130,6 +130,9 @@ const COLUMNS: &str =
 const LIST_COLUMNS: &str = "id, request_id, received_at, route, method, path, client_ip, \
      '[]' AS headers, NULL AS body, body_size, body_sha256, truncated, body_redacted, outcome, \
      reason, status, upstream_status, upstream_ms, dedup_id, key_id, diagnosis, verified";
+/// Rows per `INSERT` statement: 23 parameters each, well under both engines' limits
+/// (SQLite 32 766, PostgreSQL 65 535).
+const ROWS_PER_INSERT: usize = 256;
 /// How many expired entries one prune statement removes (bounded work per statement).
 const PRUNE_CHUNK: i64 = 5000;
 
@@ -203,43 +206,49 @@ impl Storage {
         }
         self.ready().await?;
         timed(async {
+            // The headers as stored (JSON), made once: both engines' statements borrow them.
+            let headers = entries
+                .iter()
+                .map(|e| serde_json::to_string(&e.headers))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|err| StorageError::Corrupt(err.to_string()))?;
+            let rows: Vec<_> = entries.iter().zip(&headers).collect();
             with_pool!(self.pool(), p => {
                 let mut tx = p.begin().await?;
-                for e in entries {
-                    let headers = serde_json::to_string(&e.headers)
-                        .map_err(|err| StorageError::Corrupt(err.to_string()))?;
-                    sqlx::query(
+                // Many rows per statement: the statement, not the row, is what costs.
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    let mut insert = sqlx::QueryBuilder::new(
                         "INSERT INTO journal (id, request_id, received_at, route, method, path, \
                          client_ip, headers, body, body_size, body_sha256, truncated, body_redacted, \
                          outcome, reason, status, upstream_status, upstream_ms, dedup_id, key_id, \
-                         diagnosis, verified, stored_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-                         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
-                    )
-                    .bind(&e.id)
-                    .bind(&e.request_id)
-                    .bind(e.received_at)
-                    .bind(&e.route)
-                    .bind(&e.method)
-                    .bind(&e.path)
-                    .bind(&e.client_ip)
-                    .bind(headers)
-                    .bind(e.body.as_deref())
-                    .bind(e.body_size)
-                    .bind(&e.body_sha256)
-                    .bind(i64::from(e.truncated))
-                    .bind(i64::from(e.body_redacted))
-                    .bind(&e.outcome)
-                    .bind(&e.reason)
-                    .bind(e.status)
-                    .bind(e.upstream_status)
-                    .bind(e.upstream_ms)
-                    .bind(&e.dedup_id)
-                    .bind(&e.key_id)
-                    .bind(&e.diagnosis)
-                    .bind(i64::from(e.verified))
-                    .bind(e.stored_bytes())
-                    .execute(&mut *tx)
-                    .await?;
+                         diagnosis, verified, stored_bytes) ",
+                    );
+                    insert.push_values(chunk, |mut row, (e, headers)| {
+                        row.push_bind(&e.id)
+                            .push_bind(&e.request_id)
+                            .push_bind(e.received_at)
+                            .push_bind(&e.route)
+                            .push_bind(&e.method)
+                            .push_bind(&e.path)
+                            .push_bind(&e.client_ip)
+                            .push_bind(headers.as_str())
+                            .push_bind(e.body.as_deref())
+                            .push_bind(e.body_size)
+                            .push_bind(&e.body_sha256)
+                            .push_bind(i64::from(e.truncated))
+                            .push_bind(i64::from(e.body_redacted))
+                            .push_bind(&e.outcome)
+                            .push_bind(&e.reason)
+                            .push_bind(e.status)
+                            .push_bind(e.upstream_status)
+                            .push_bind(e.upstream_ms)
+                            .push_bind(&e.dedup_id)
+                            .push_bind(&e.key_id)
+                            .push_bind(&e.diagnosis)
+                            .push_bind(i64::from(e.verified))
+                            .push_bind(e.stored_bytes());
+                    });
+                    insert.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())
