@@ -46,7 +46,7 @@ fn entry(n: usize, now_us: i64) -> StoredEntry {
         path: "/webhooks/bench".into(),
         client_ip: "127.0.0.1".into(),
         headers,
-        body: Some(body),
+        body: Some(body.into()),
         body_size: 1024,
         body_sha256: Some("0".repeat(64)),
         truncated: false,

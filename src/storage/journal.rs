@@ -30,7 +30,7 @@ pub struct StoredEntry {
     /// Request headers in arrival order, credentials redacted (JSON `[[name, value]]`).
     pub headers: Vec<(String, String)>,
     /// The body as kept (`None` when not kept).
-    pub body: Option<Vec<u8>>,
+    pub body: Option<bytes::Bytes>,
     /// Size of the body received.
     pub body_size: i64,
     /// SHA-256 of the body received (before any redaction or cut), hex.
@@ -69,7 +69,7 @@ impl StoredEntry {
             .map(|(n, v)| n.len() + v.len() + 8)
             .sum();
         let fixed = 160 + self.id.len() + self.request_id.len() + self.route.len();
-        let body = self.body.as_ref().map_or(0, Vec::len);
+        let body = self.body.as_ref().map_or(0, bytes::Bytes::len);
         i64::try_from(fixed + self.path.len() + headers + body).unwrap_or(i64::MAX)
     }
 }
@@ -151,7 +151,9 @@ macro_rules! entry {
             client_ip: row.try_get("client_ip")?,
             headers: serde_json::from_str(&headers)
                 .map_err(|e| StorageError::Corrupt(format!("headers: {e}")))?,
-            body: row.try_get("body")?,
+            body: row
+                .try_get::<Option<Vec<u8>>, _>("body")?
+                .map(bytes::Bytes::from),
             body_size: row.try_get("body_size")?,
             body_sha256: row.try_get("body_sha256")?,
             truncated: row.try_get::<i64, _>("truncated")? != 0,
