@@ -9,6 +9,8 @@
 #   nginx      wrk -> nginx proxy_pass (keepalive pool) -> upstream
 #   hookwall   wrk -> hookwall (HMAC verify + memory dedup + forward) -> upstream, RUST_LOG=warn
 #   hookwall   same, default info logging (one JSON line per request, stderr to a file)
+#   hookwall   memory dedup, Redis dedup; journal off in those three, then the journal on
+#              SQLite and on PostgreSQL (a private server started here, or POSTGRES_URL)
 set -euo pipefail
 
 DURATION="${DURATION:-15}"
@@ -23,7 +25,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 LUA="$BENCH_DIR/unique_delivery.lua"
 CMDLINE="DURATION=$DURATION"
-for v in WARMUP THREADS CONNECTIONS SKIP_BUILD IDLE_MAX IDLE_WAIT KEEP_TMP; do
+for v in WARMUP THREADS CONNECTIONS SKIP_BUILD IDLE_MAX IDLE_WAIT KEEP_TMP POSTGRES_URL; do
   if [[ -n "${!v+x}" ]]; then CMDLINE+=" $v=${!v}"; fi
 done
 CMDLINE+=" bash $0${*:+ $*}"
@@ -66,20 +68,31 @@ if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
   log "SKIP_BUILD=1: using the existing $HOOKWALL"
 else
   log "building hookwall (cargo build --release; may wait for the cargo lock)"
-  (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release --bin hookwall --example bare_hyper_proxy) \
+  (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release --bin hookwall --example bare_hyper_proxy --example journal_write) \
     || die "cargo build --release failed"
 fi
 [[ -x "$HOOKWALL" ]] || die "no binary at $HOOKWALL"
 BARE="$ROOT/target/release/examples/bare_hyper_proxy"
 [[ -x "$BARE" ]] || die "no binary at $BARE (cargo build --release --example bare_hyper_proxy)"
+JOURNAL_WRITE="$ROOT/target/release/examples/journal_write"
+[[ -x "$JOURNAL_WRITE" ]] || die "no binary at $JOURNAL_WRITE (cargo build --release --example journal_write)"
 
 # ---------------------------------------------------------------- process bookkeeping
 TMP="$(mktemp -d /tmp/hookwall-bench.XXXXXX)"
 chmod 755 "$TMP"
 PIDS=()
+PG_STARTED=0
+AS_PG=()
+stop_pg() { # the private PostgreSQL, if this script started it
+  if ((PG_STARTED)); then
+    "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$TMP/pg/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+    PG_STARTED=0
+  fi
+}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  stop_pg
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -109,10 +122,10 @@ stop_pid() { # stop one process we started, bounded
 }
 
 # Free 127.0.0.1 ports (all sockets held open until every port is chosen, so no repeats).
-read -r P_UP P_PROXY P_HW1 P_ADM1 P_HW2 P_ADM2 P_HW3 P_ADM3 P_BARE < <(python3 - <<'EOF'
+read -r P_UP P_PROXY P_HW1 P_ADM1 P_HW2 P_ADM2 P_HW3 P_ADM3 P_BARE P_HW4 P_ADM4 P_HW5 P_ADM5 P_PG < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(9):
+for _ in range(14):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
@@ -255,11 +268,23 @@ UP_WORKER="$(nginx_worker "$UP_PID")"
 PROXY_WORKER="$(nginx_worker "$PROXY_PID")"
 
 # ---------------------------------------------------------------- hookwall config
-hookwall_conf() { # file, listen port, admin port, [redis url] (memory store without it)
+hookwall_conf() { # file, listen port, admin port, redis url ("" = memory store), journal (off|sqlite|postgres)
   local store='store = "memory"'
   if [[ -n "${4:-}" ]]; then store="store = \"redis\"
 redis_url = \"$4\"
 call_timeout = \"250ms\""; fi
+  local journal
+  case "${5:-off}" in
+    off) journal='[journal]
+enabled = false' ;;
+    # The journal's defaults (bodies = "accepted": every benchmark body is kept).
+    sqlite) journal="[storage]
+path = \"${1%.toml}.db\"" ;;
+    postgres) journal="[storage]
+backend = \"postgres\"
+postgres_url = \"$PG_URL\"" ;;
+    *) die "journal mode ${5}" ;;
+  esac
   cat >"$1" <<EOF
 [server]
 listen = "127.0.0.1:$2"
@@ -270,6 +295,8 @@ shutdown_grace = "1s"
 
 [admin]
 listen = "127.0.0.1:$3"
+
+$journal
 
 [dedup]
 $store
@@ -362,9 +389,9 @@ measure() { # label, url, gateway-pid or "", upstream-worker-pid
   RESULTS+=("$label|$(field "$line" rps)|$(field "$line" p50_ms)|$(field "$line" p99_ms)|$gw_us|$up_us|$wrk_us|$(field "$line" non2xx)|$req|$(field "$line" socket_errors)|$BG_PRE/$bg_run/$bg_post")
 }
 
-start_hookwall() { # name, port, admin port, mode(warn|info), [redis url] -> sets HW_PID
+start_hookwall() { # name, port, admin port, mode(warn|info), redis url or "", journal -> sets HW_PID
   local name=$1 conf="$TMP/$1.toml"
-  hookwall_conf "$conf" "$2" "$3" "${5:-}"
+  hookwall_conf "$conf" "$2" "$3" "${5:-}" "${6:-off}"
   if [[ "$4" == warn ]]; then
     RUST_LOG=warn "$HOOKWALL" --log-format json run --config "$conf" 2>"$TMP/$name.log" &
   else
@@ -412,14 +439,14 @@ measure hyper-bare "http://127.0.0.1:$P_BARE$ROUTE_PATH" "$BARE_PID" "$UP_WORKER
 RSS_OF[hyper-bare]="$(awk '/^VmHWM/{print $2}' "/proc/$BARE_PID/status")"
 stop_pid "$BARE_PID"
 
-start_hookwall hookwall-warn "$P_HW1" "$P_ADM1" warn
+start_hookwall hookwall-warn "$P_HW1" "$P_ADM1" warn "" off
 measure hookwall-warn "http://127.0.0.1:$P_HW1$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
 RSS_WARN="$(awk '/^VmHWM/{print $2, $3}' "/proc/$HW_PID/status")"
 RSS_OF[hookwall-warn]="${RSS_WARN% *}"
 OUT_WARN="$(hw_outcomes "$P_ADM1" hookwall-warn)"
 stop_pid "$HW_PID"
 
-start_hookwall hookwall-info "$P_HW2" "$P_ADM2" info
+start_hookwall hookwall-info "$P_HW2" "$P_ADM2" info "" off
 measure hookwall-info "http://127.0.0.1:$P_HW2$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
 RSS_INFO="$(awk '/^VmHWM/{print $2, $3}' "/proc/$HW_PID/status")"
 RSS_OF[hookwall-info]="${RSS_INFO% *}"
@@ -434,13 +461,84 @@ REDIS_PID=$!
 PIDS+=("$REDIS_PID")
 for _ in $(seq 1 200); do [[ -S "$REDIS_SOCK" ]] && break; sleep 0.05; done
 [[ -S "$REDIS_SOCK" ]] || die "redis-server did not start"
-start_hookwall hookwall-redis "$P_HW3" "$P_ADM3" warn "redis+unix://$REDIS_SOCK"
+start_hookwall hookwall-redis "$P_HW3" "$P_ADM3" warn "redis+unix://$REDIS_SOCK" off
 measure hookwall-redis "http://127.0.0.1:$P_HW3$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
 RSS_OF[hookwall-redis]="$(awk '/^VmHWM/{print $2}' "/proc/$HW_PID/status")"
 OUT_REDIS="$(hw_outcomes "$P_ADM3" hookwall-redis)"
 REDIS_CPU_NOTE="redis-server CPU is not in gw CPU"
 stop_pid "$HW_PID"
 stop_pid "$REDIS_PID"
+
+# ---------------------------------------------------------------- journal runs
+metric_sum() { # admin port, metric family -> sum of its samples
+  curl -sf --max-time 5 "http://127.0.0.1:$1/metrics" \
+    | awk -v f="$2" '$1 == f || index($1, f "{") == 1 { n += $NF } END { printf "%d", n }'
+}
+journal_stats() { # admin port, name -> "entries=N dropped=N"; fails if entries are dropped
+  local entries dropped
+  # The writer may still be finishing its last batch: wait (bounded) for the count to settle.
+  entries="$(metric_sum "$1" hookwall_journal_entries_total)"
+  for _ in $(seq 50); do
+    sleep 0.2
+    local again
+    again="$(metric_sum "$1" hookwall_journal_entries_total)"
+    [[ "$again" == "$entries" ]] && break
+    entries=$again
+  done
+  dropped="$(metric_sum "$1" hookwall_journal_dropped_total)"
+  ((dropped == 0)) || log "WARNING: $2: the journal dropped $dropped entries"
+  echo "entries=$entries dropped=$dropped"
+}
+
+start_hookwall hookwall-jrnl "$P_HW4" "$P_ADM4" warn "" sqlite
+measure hookwall-jrnl "http://127.0.0.1:$P_HW4$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
+RSS_OF[hookwall-jrnl]="$(awk '/^VmHWM/{print $2}' "/proc/$HW_PID/status")"
+hw_outcomes "$P_ADM4" hookwall-jrnl >/dev/null
+JRNL_SQLITE="$(journal_stats "$P_ADM4" hookwall-jrnl)"
+stop_pid "$HW_PID"
+SQLITE_DB="$TMP/hookwall-jrnl.db"
+SQLITE_BYTES=$(( $(stat -c %s "$SQLITE_DB") + $(stat -c %s "$SQLITE_DB-wal" 2>/dev/null || echo 0) ))
+JRNL_SQLITE+=" disk_bytes_per_entry=$(awk -v b="$SQLITE_BYTES" -v n="$(field "$JRNL_SQLITE" entries)" 'BEGIN{printf "%.0f", (n > 0 ? b/n : 0)}')"
+
+# PostgreSQL: POSTGRES_URL, or a private server in the temp dir (initdb + pg_ctl), trust
+# auth on 127.0.0.1 only, fsync on (the default), no other tuning.
+PG_NOTE=""
+if [[ -z "${POSTGRES_URL:-}" ]]; then
+  PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+  if [[ -x "$PG_BIN/initdb" ]]; then
+    if [[ $EUID -eq 0 ]]; then AS_PG=(runuser -u postgres --); fi
+    mkdir -p "$TMP/pg"; chmod 777 "$TMP/pg"
+    "${AS_PG[@]}" "$PG_BIN/initdb" -D "$TMP/pg/data" -A trust -U hookwall >"$TMP/pg/initdb.log" 2>&1 \
+      || { cat "$TMP/pg/initdb.log" >&2; die "initdb failed"; }
+    "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/server.log" -w -t 30 \
+      -o "-c listen_addresses=127.0.0.1 -p $P_PG -c unix_socket_directories=$TMP/pg" start >/dev/null \
+      || { cat "$TMP/pg/server.log" >&2; die "pg_ctl start failed"; }
+    PG_STARTED=1
+    PG_URL="postgres://hookwall@127.0.0.1:$P_PG/postgres"
+    PG_NOTE="private PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $NF}') started for the run"
+  fi
+else
+  PG_URL="$POSTGRES_URL"
+  PG_NOTE="PostgreSQL at POSTGRES_URL"
+fi
+JRNL_PG="skipped (no PostgreSQL: install postgresql or set POSTGRES_URL)"
+WRITE_PG=""
+if [[ -n "${PG_URL:-}" ]]; then
+  start_hookwall hookwall-jrnl-pg "$P_HW5" "$P_ADM5" warn "" postgres
+  measure hookwall-jrnl-pg "http://127.0.0.1:$P_HW5$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
+  RSS_OF[hookwall-jrnl-pg]="$(awk '/^VmHWM/{print $2}' "/proc/$HW_PID/status")"
+  hw_outcomes "$P_ADM5" hookwall-jrnl-pg >/dev/null
+  JRNL_PG="$(journal_stats "$P_ADM5" hookwall-jrnl-pg)"
+  stop_pid "$HW_PID"
+  if command -v psql >/dev/null; then
+    PG_BYTES="$(psql "$PG_URL" -Atc "SELECT pg_total_relation_size('journal')" 2>/dev/null || echo 0)"
+    JRNL_PG+=" disk_bytes_per_entry=$(awk -v b="$PG_BYTES" -v n="$(field "$JRNL_PG" entries)" 'BEGIN{printf "%.0f", (n > 0 ? b/n : 0)}')"
+  fi
+  # The most the storage takes, the way the writer writes (batches of 512, one at a time).
+  WRITE_PG="$(timeout 120 "$JOURNAL_WRITE" postgres "$PG_URL" 100000 2>&1 | grep '^JOURNAL_WRITE')" || WRITE_PG="journal_write failed"
+  stop_pg
+fi
+WRITE_SQLITE="$(timeout 120 "$JOURNAL_WRITE" sqlite "$TMP/journal_write.db" 100000 2>&1 | grep '^JOURNAL_WRITE')" || WRITE_SQLITE="journal_write failed"
 
 INFO_LOG_LINES="$(wc -l <"$TMP/hookwall-info.log")"
 INFO_LOG_BYTES="$(wc -c <"$TMP/hookwall-info.log")"
@@ -468,3 +566,22 @@ awk -v h="${RPS[hookwall-warn]}" -v i="${RPS[hookwall-info]}" -v n="${RPS[nginx-
 echo "hookwall peak RSS (VmHWM): $RSS_WARN (warn run), $RSS_INFO (info run; dedup store holds every id of warmup+run)"
 echo "hookwall outcomes (probe+warmup+run): warn run: $OUT_WARN; info run: $OUT_INFO; redis run: $OUT_REDIS ($REDIS_CPU_NOTE)"
 echo "hookwall info log: $INFO_LOG_LINES lines, $INFO_LOG_BYTES bytes"
+echo
+echo "journal (hookwall-jrnl* runs; journal off in the others; every 1 KiB body kept):"
+awk -v h="${RPS[hookwall-warn]}" -v s="${RPS[hookwall-jrnl]}" -v p="${RPS[hookwall-jrnl-pg]:-0}" 'BEGIN{
+  printf "  req/s with the journal on / off: SQLite %.2f", s/h
+  if (p > 0) printf ", PostgreSQL %.2f", p/h
+  printf "\n" }'
+for r in "${RESULTS[@]}"; do
+  IFS='|' read -r l _ _ _ gw _ <<<"$r"
+  case "$l" in hookwall-warn) CPU_OFF=$gw ;; hookwall-jrnl) CPU_SQLITE=$gw ;; hookwall-jrnl-pg) CPU_PG=$gw ;; esac
+done
+awk -v o="$CPU_OFF" -v s="$CPU_SQLITE" -v p="${CPU_PG:-}" 'BEGIN{
+  printf "  gateway CPU added per request: SQLite %+.1f us", s-o
+  if (p != "") printf ", PostgreSQL %+.1f us", p-o
+  printf "\n" }'
+echo "  SQLite run:     $JRNL_SQLITE (file + WAL over entries)"
+echo "  PostgreSQL run: $JRNL_PG${PG_NOTE:+ ($PG_NOTE)}"
+echo "  storage write rate, batches of 512 as the writer does (bench/journal_write.rs):"
+echo "    $WRITE_SQLITE"
+[[ -n "$WRITE_PG" ]] && echo "    $WRITE_PG"
