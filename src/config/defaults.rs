@@ -31,3 +31,15 @@ pub const MAX_ENTRIES: usize = 1_000_000;
 pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A generic route's `tolerance` when it has a `timestamp_header`.
 pub const GENERIC_TOLERANCE: Duration = Duration::from_secs(300);
+/// `google.key_url` for `google-pubsub`: Google's OAuth2 signing keys (JWKS), which sign
+/// the OIDC tokens of authenticated push subscriptions.
+pub const GOOGLE_CERTS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
+/// `google.key_url` for `google-chat`: the Chat service account's published certificates.
+pub const GOOGLE_CHAT_CERTS_URL: &str =
+    "https://www.googleapis.com/service_accounts/v1/metadata/x509/chat@system.gserviceaccount.com";
+/// `plaid.api_base`: Plaid's production API (`https://sandbox.plaid.com` for the sandbox).
+pub const PLAID_API_BASE: &str = "https://production.plaid.com";
+/// `sns.cert_hosts`: where SNS signing certificates (and subscription URLs) may be.
+pub const SNS_CERT_HOSTS: &[&str] = &["sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"];
+/// How long the SNS subscription confirmation (a GET of `SubscribeURL`) may take.
+pub const SNS_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
