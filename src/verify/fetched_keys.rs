@@ -15,9 +15,11 @@
 //! - otherwise one fetch, under the source's fetch lock: at most one fetch is in flight per
 //!   source, and requests arriving meanwhile wait for it, then find the key in the cache
 //!   instead of fetching again;
-//! - an id the source does not have (an unknown `kid`) refreshes the source once; asked
-//!   again within [`REFETCH_AFTER`] it is not fetched again, so a flood of made-up ids
-//!   costs at most [`MAX_MISS_FETCHES`] fetches a minute; the signature then fails (`401`);
+//! - an id the source does not have (an unknown `kid`) refreshes the source once (a key
+//!   published since the last fetch is found that way); the same id asked again within
+//!   [`REFETCH_AFTER`] is not fetched again, and a flood of made-up ids costs at most
+//!   [`MAX_MISS_FETCHES`] fetches a minute (past that, `503`); the signature then fails
+//!   (`401`);
 //! - a failed fetch (network, timeout, 5xx, a body that is not keys) answers `503
 //!   key_unavailable` with `Retry-After`, never `401`: the provider retries, nothing is
 //!   lost. A key already cached is kept and used while its source is down, and failures
@@ -285,6 +287,9 @@ impl KeySource {
                 st.set_fetched = Some(now);
                 st.set_fresh_until = Some(fresh_until);
                 st.failed_until = None;
+                if !st.keys.contains_key(id) {
+                    record_miss(&mut st, id, now);
+                }
                 Ok(())
             }
             Ok(Found::One(key, ttl)) => {
@@ -311,13 +316,7 @@ impl KeySource {
                 Ok(())
             }
             Ok(Found::Missing) => {
-                if st.misses.len() >= MAX_KEYS {
-                    st.misses
-                        .retain(|_, at| now.duration_since(*at) < REFETCH_AFTER);
-                }
-                if st.misses.len() < MAX_KEYS {
-                    st.misses.insert(id.to_owned(), now);
-                }
+                record_miss(&mut st, id, now);
                 // A stale key the source no longer has is revoked: drop it.
                 st.keys.remove(id);
                 st.failed_until = None;
@@ -354,15 +353,12 @@ impl KeySource {
         if st.failed_until.is_some_and(|t| t > now) {
             return Next::Unavailable;
         }
-        // Unknown id: has the source been asked recently enough?
-        let asked_recently = if self.is_set() {
-            st.set_fetched
-                .is_some_and(|t| now.duration_since(t) < REFETCH_AFTER)
-        } else {
-            st.misses
-                .get(id)
-                .is_some_and(|t| now.duration_since(*t) < REFETCH_AFTER)
-        };
+        // Unknown id: was this one looked up recently? (A key published just after the
+        // last fetch is found by one refresh; asking again for it would not help.)
+        let asked_recently = st
+            .misses
+            .get(id)
+            .is_some_and(|t| now.duration_since(*t) < REFETCH_AFTER);
         if asked_recently {
             return Next::Ready;
         }
@@ -482,6 +478,17 @@ impl KeySource {
             return Err(format!("status {}", answer.status));
         }
         Ok(answer)
+    }
+}
+
+/// Remembers that the source has no key `id` (bounded: old misses make room).
+fn record_miss(st: &mut State, id: &str, now: Instant) {
+    if st.misses.len() >= MAX_KEYS {
+        st.misses
+            .retain(|_, at| now.duration_since(*at) < REFETCH_AFTER);
+    }
+    if st.misses.len() < MAX_KEYS {
+        st.misses.insert(id.to_owned(), now);
     }
 }
 

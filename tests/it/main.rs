@@ -15,6 +15,7 @@ mod deploy;
 mod forward;
 mod handshakes;
 mod handshakes_hard;
+mod key_fetch;
 mod layer_order;
 mod pipeline;
 mod presets;
