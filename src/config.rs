@@ -331,4 +331,30 @@ pub struct RouteConfig {
     /// The route's secrets as configured (for signature-failure diagnosis: another route's
     /// secret matching means the provider was pointed at the wrong path).
     pub secrets: Vec<Secret>,
+    /// What some presets need besides secrets (Meta, Asana, SNS).
+    pub provider_settings: ProviderSettings,
+}
+
+/// Per-route settings of the presets that need more than secrets.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSettings {
+    /// `meta.verify_token`: answers Meta's verification GET.
+    pub meta_verify_token: Option<Secret>,
+    /// Asana: the secret learned from the handshake, stored in the route's secret file.
+    pub learned: Option<Arc<crate::verify::learned::LearnedSecret>>,
+    /// `sns = { ... }`.
+    pub sns: Option<SnsSettings>,
+}
+
+/// `sns = { topics, auto_confirm, cert_hosts }`, validated.
+#[derive(Debug, Clone)]
+pub struct SnsSettings {
+    /// Topic ARNs whose messages are accepted.
+    pub topics: Vec<String>,
+    /// Confirm subscriptions by fetching `SubscribeURL`.
+    pub auto_confirm: bool,
+    /// Hosts `SigningCertURL` and `SubscribeURL` may name.
+    pub hosts: crate::verify::fetched_keys::HostAllowlist,
+    /// Trust for the confirmation GET (`fetch_tls`).
+    pub tls: Arc<rustls::ClientConfig>,
 }

@@ -92,6 +92,15 @@ rejections! {
     BadRequest => "bad_request", BAD_REQUEST;
     /// The request head is larger than the gateway accepts.
     HeadersTooLarge => "headers_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE;
+    /// A provider's public key or certificate could not be fetched; the provider retries.
+    KeyUnavailable => "key_unavailable", SERVICE_UNAVAILABLE;
+    /// A provider control request without the credentials the route requires for it (a
+    /// wrong verify token, a second Asana handshake).
+    HandshakeRefused => "handshake_refused", FORBIDDEN;
+    /// An SNS message from a topic the route does not list.
+    TopicNotAllowed => "topic_not_allowed", FORBIDDEN;
+    /// The SNS subscription could not be confirmed (SubscribeURL failed); SNS retries.
+    ConfirmationFailed => "confirmation_failed", BAD_GATEWAY;
 }
 
 impl Rejection {
@@ -103,6 +112,11 @@ impl Rejection {
             Rejection::Overloaded => Some(1),
             Rejection::RateLimited(wait) | Rejection::InFlight(wait) => Some(ceil(wait)),
             Rejection::DedupUnavailable => Some(5),
+            Rejection::KeyUnavailable => Some(
+                crate::verify::fetched_keys::FAILURE_BACKOFF
+                    .as_secs()
+                    .max(1),
+            ),
             _ => None,
         }
     }
@@ -139,6 +153,10 @@ mod tests {
             Rejection::UpstreamTimeout,
             Rejection::BadRequest,
             Rejection::HeadersTooLarge,
+            Rejection::KeyUnavailable,
+            Rejection::HandshakeRefused,
+            Rejection::TopicNotAllowed,
+            Rejection::ConfirmationFailed,
         ];
         for (i, r) in all.iter().enumerate() {
             assert_eq!(r.index(), i);

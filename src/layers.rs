@@ -3,10 +3,13 @@
 //! 1. [`ip_allow`] — `403 ip_not_allowed`
 //! 2. [`rate_limit`] — `429 rate_limited`
 //! 3. [`body_limit`] — capped read: `413 body_too_large`, `408 read_timeout`
+//!    then unsigned [`handshake`]s (WooCommerce, Meta, X, Dropbox, Asana, Okta, Graph:
+//!    `403 handshake_refused` without their credentials) and [`keys`] — the provider keys
+//!    the request names, fetched if not cached: `503 key_unavailable`
 //! 4. [`signature`] — over the raw bytes: `401 missing_signature` / `invalid_signature`
 //! 5. [`timestamp`] — only once the signature vouched for it: `401 timestamp_out_of_window`
-//!    then [`handshake`] — provider control requests answered by the gateway (WooCommerce's
-//!    unsigned ping is matched just before the signature check)
+//!    then signed [`handshake`]s (Zoom, Slack, Twitch, Discord) and [`sns`] — topics
+//!    (`403 topic_not_allowed`) and subscription confirmation (`502 confirmation_failed`)
 //! 6. [`dedup`] — two-phase, only for authentic requests: `200 duplicate`, `409 in_flight`,
 //!    `400 missing_dedup_key`, `503 dedup_unavailable`
 //!
@@ -19,8 +22,10 @@ pub mod check;
 pub mod dedup;
 pub mod handshake;
 pub mod ip_allow;
+pub mod keys;
 pub mod rate_limit;
 pub mod signature;
+pub mod sns;
 pub mod timestamp;
 
 use std::convert::Infallible;
@@ -36,10 +41,12 @@ use crate::respond::{self, HttpResponse};
 pub use body_limit::BodyLimitLayer;
 pub use check::Check;
 pub use dedup::DedupLayer;
-pub use handshake::{HandshakeLayer, ProviderHandshake};
+pub use handshake::{HandshakeLayer, HandshakeSettings, ProviderHandshake};
 pub use ip_allow::{AllowedNets, IpAllowLayer};
+pub use keys::KeyFetchLayer;
 pub use rate_limit::RateLimitLayer;
 pub use signature::{SignatureLayer, Verification};
+pub use sns::SnsControlLayer;
 pub use timestamp::{TimestampLayer, TimestampWindow};
 
 /// The future every layer returns.

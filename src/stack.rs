@@ -20,11 +20,13 @@ use crate::gateway::BuildError;
 use crate::layers::dedup::DedupTimings;
 use crate::layers::rate_limit::Limiter;
 use crate::layers::{
-    AllowedNets, BodyLimitLayer, DedupLayer, HandshakeLayer, IpAllowLayer, ProviderHandshake,
-    RateLimitLayer, SignatureLayer, TimestampLayer, TimestampWindow, Verification,
+    AllowedNets, BodyLimitLayer, DedupLayer, HandshakeLayer, HandshakeSettings, IpAllowLayer,
+    KeyFetchLayer, ProviderHandshake, RateLimitLayer, SignatureLayer, SnsControlLayer,
+    TimestampLayer, TimestampWindow, Verification,
 };
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::respond::HttpResponse;
+use crate::verify::presets::HandshakeKind;
 
 /// A route's whole stack, type-erased at the route boundary.
 pub(crate) type RouteService = BoxCloneSyncService<Request<Incoming>, HttpResponse, Infallible>;
@@ -104,12 +106,22 @@ pub(crate) fn build_route(
     );
 
     let verifier = Arc::new(cfg.verifier.clone());
-    let handshake = cfg.handshake.map(|kind| {
-        (
-            kind,
-            HandshakeLayer::new(ProviderHandshake::new(kind, verifier.clone())),
-        )
-    });
+    let settings = HandshakeSettings {
+        verify_token: cfg.provider_settings.meta_verify_token.clone(),
+        learned: cfg.provider_settings.learned.clone(),
+        route: cfg.name.as_str().into(),
+    };
+    // SNS's subscription handshake needs an outbound call: its own (async) layer below.
+    let handshake = cfg
+        .handshake
+        .filter(|k| *k != HandshakeKind::SnsSubscription)
+        .map(|kind| {
+            (
+                kind,
+                HandshakeLayer::new(ProviderHandshake::new(kind, verifier.clone(), settings)),
+            )
+        });
+    let fetches_keys = verifier.schemes.iter().any(|k| k.scheme.fetches_keys());
     let (unsigned_handshake, signed_handshake) = match handshake {
         Some((kind, layer)) if ProviderHandshake::before_signature(kind) => (Some(layer), None),
         Some((_, layer)) => (None, Some(layer)),
@@ -129,8 +141,13 @@ pub(crate) fn build_route(
         )
         // The only buffering: capped, with a deadline.
         .layer(BodyLimitLayer::new(cfg.max_body, read_timeout))
-        // WooCommerce's creation ping carries no signature; matched by its exact body only.
+        // Control requests that carry no signature (WooCommerce's ping, Meta's, X's,
+        // Dropbox's, Okta's and Graph's challenges, Asana's handshake): matched by their
+        // exact shape, with the credentials each provider gives for them.
         .option_layer(unsigned_handshake)
+        // Provider keys named by the request, fetched (503 if they cannot be) so the
+        // signature check below only reads the cache.
+        .option_layer(fetches_keys.then(|| KeyFetchLayer::new(verifier.clone())))
         // Authenticity over the raw bytes.
         .layer(SignatureLayer::new(Verification::new(
             verifier.clone(),
@@ -147,6 +164,13 @@ pub(crate) fn build_route(
         }))
         // Provider control requests, answered only once authentic and fresh.
         .option_layer(signed_handshake)
+        // SNS: only the route's topics; subscriptions confirmed when the route allows it.
+        .option_layer(
+            cfg.provider_settings
+                .sns
+                .clone()
+                .map(|s| SnsControlLayer::new(s, &cfg.name)),
+        )
         // Uniqueness, only for authentic and fresh deliveries.
         .option_layer(cfg.dedup.clone().map(|key| {
             DedupLayer::new(
@@ -190,12 +214,19 @@ pub(crate) fn checks(cfg: &RouteConfig) -> Vec<&'static str> {
     if unsigned_ping {
         out.push("handshake");
     }
+    if cfg.verifier.schemes.iter().any(|k| k.scheme.fetches_keys()) {
+        out.push("keys");
+    }
     out.push("signature");
     if cfg.window.is_some() {
         out.push("timestamp");
     }
     if cfg.handshake.is_some() && !unsigned_ping {
-        out.push("handshake");
+        out.push(if cfg.provider_settings.sns.is_some() {
+            "sns"
+        } else {
+            "handshake"
+        });
     }
     if cfg.dedup.is_some() {
         out.push("dedup");

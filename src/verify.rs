@@ -7,16 +7,23 @@
 //!
 //! Per-scheme files: [`hmac_scheme`] (the generic HMAC family, which most presets are),
 //! [`twilio`], [`mailgun`], [`asymmetric`] (Ed25519, ECDSA P-256), [`token`] (shared
-//! tokens and Basic auth); [`presets`] maps provider names to schemes; [`keys`] turns
-//! configured secrets into key material.
+//! tokens and Basic auth), [`jwt`] (signed tokens: Netlify, Plaid, Google), [`sns`]
+//! (Amazon SNS messages), [`client_state`] (Microsoft Graph); [`presets`] maps provider
+//! names to schemes; [`keys`] turns configured secrets into key material;
+//! [`fetched_keys`] fetches and caches the public keys some providers publish.
 
 pub mod asymmetric;
+pub mod client_state;
 pub mod facts;
+pub mod fetched_keys;
 pub mod hmac_scheme;
+pub mod jwt;
 pub mod keys;
+pub mod learned;
 pub mod mac;
 pub mod mailgun;
 pub mod presets;
+pub mod sns;
 pub mod template;
 pub mod token;
 pub mod twilio;
@@ -54,6 +61,13 @@ pub enum SignedTimestamp {
     None,
     /// Unix time in milliseconds.
     UnixMs(i64),
+    /// A token valid from `issued_ms` until `expires_ms` (JWT `iat`/`exp`).
+    Validity {
+        /// When it was issued (unix ms).
+        issued_ms: i64,
+        /// When it expires (unix ms).
+        expires_ms: i64,
+    },
     /// A timestamp was present (and signed) but is not a valid time.
     Malformed,
 }
@@ -135,10 +149,32 @@ pub enum Scheme {
     Asymmetric(asymmetric::AsymmetricScheme),
     /// A shared token or Basic credentials in a header.
     Token(token::TokenScheme),
+    /// A signed token (JWT / JWS) in a header.
+    Jwt(jwt::JwtScheme),
+    /// An Amazon SNS message, signed with the key of a fetched certificate.
+    Sns(sns::SnsScheme),
+    /// Microsoft Graph's `clientState` in every notification of the body.
+    ClientState,
+    /// An HMAC whose key the provider hands over in a handshake (Asana).
+    Learned(HmacScheme, std::sync::Arc<learned::LearnedSecret>),
 }
 
 impl Scheme {
     fn verify(&self, keys: &[Key], req: &SignedRequest<'_>) -> Verdict {
+        match self {
+            // Keys fetched from the provider, not configured secrets.
+            Scheme::Sns(s) => return s.verify(req),
+            Scheme::Learned(s, secret) => {
+                return match secret.key() {
+                    Some(key) => s.verify(std::slice::from_ref(&*key), req),
+                    None => Verdict::Missing,
+                }
+            }
+            Scheme::Jwt(s) if matches!(s.keys, jwt::JwtKeys::Fetched(_)) => {
+                return s.verify(keys, req)
+            }
+            _ => {}
+        }
         if keys.is_empty() {
             return Verdict::Missing;
         }
@@ -148,6 +184,42 @@ impl Scheme {
             Scheme::Mailgun(s) => s.verify(keys, req),
             Scheme::Asymmetric(s) => s.verify(keys, req),
             Scheme::Token(s) => s.verify(keys, req),
+            Scheme::Jwt(s) => s.verify(keys, req),
+            Scheme::ClientState => client_state::verify(keys, req),
+            Scheme::Sns(s) => s.verify(req),
+            Scheme::Learned(..) => Verdict::Missing,
+        }
+    }
+
+    /// The fetched key this request needs, if this scheme fetches keys: the key layer makes
+    /// sure it is cached before the (synchronous) signature check runs.
+    pub fn wanted_key(
+        &self,
+        req: &SignedRequest<'_>,
+    ) -> Option<(std::sync::Arc<fetched_keys::KeySource>, String)> {
+        match self {
+            Scheme::Jwt(s) => s.wanted_kid(req),
+            Scheme::Sns(s) => s.wanted_cert(req),
+            _ => None,
+        }
+    }
+
+    /// Whether this scheme verifies with keys fetched from the provider, or will once its
+    /// route fills in where from (the preset table's form).
+    pub fn fetches_keys_or_pending(&self) -> bool {
+        match self {
+            Scheme::Jwt(s) => !matches!(s.keys, jwt::JwtKeys::Secrets),
+            Scheme::Sns(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether this scheme verifies with keys fetched from the provider.
+    pub fn fetches_keys(&self) -> bool {
+        match self {
+            Scheme::Jwt(s) => matches!(s.keys, jwt::JwtKeys::Fetched(_)),
+            Scheme::Sns(_) => true,
+            _ => false,
         }
     }
 
@@ -170,6 +242,9 @@ impl Scheme {
             Scheme::Mailgun(_) => Vec::new(),
             Scheme::Asymmetric(s) => vec![s.signature_header.clone()],
             Scheme::Token(s) => vec![s.header.clone()],
+            Scheme::Jwt(s) => vec![s.header.clone()],
+            Scheme::Learned(s, _) => vec![s.header.clone()],
+            Scheme::Sns(_) | Scheme::ClientState => Vec::new(),
         }
     }
 }
@@ -218,8 +293,8 @@ pub enum SignError {
     /// The scheme signs the URL and none was given.
     #[error("this scheme signs the URL: the route needs public_url")]
     NeedsUrl,
-    /// Mailgun's signature lives in the body.
-    #[error("mailgun carries its signature inside the JSON body (signature.timestamp, .token, .signature); hookwall sign only prints headers")]
+    /// The signature (or token) lives in the body.
+    #[error("this provider carries its proof inside the JSON body (mailgun: signature.timestamp, .token, .signature; microsoft-graph: value[].clientState); hookwall sign only prints headers")]
     SignatureInBody,
     /// Only the provider's private key could sign.
     #[error("the route holds only public keys; only the provider's private key can sign")]
@@ -272,7 +347,12 @@ impl Verifier {
         self.schemes.iter().any(|k| match &k.scheme {
             Scheme::Hmac(s) => s.timestamp.is_some(),
             Scheme::Mailgun(_) | Scheme::Asymmetric(_) => true,
-            Scheme::Twilio(_) | Scheme::Token(_) => false,
+            Scheme::Jwt(s) => s.time != jwt::JwtTime::None,
+            Scheme::Twilio(_)
+            | Scheme::Token(_)
+            | Scheme::Sns(_)
+            | Scheme::ClientState
+            | Scheme::Learned(..) => false,
         })
     }
 
@@ -298,6 +378,10 @@ impl Verifier {
         key: Option<&str>,
     ) -> Result<Vec<(HeaderName, String)>, SignError> {
         let k = self.schemes.first().ok_or(SignError::NoScheme)?;
+        if let Scheme::Learned(s, secret) = &k.scheme {
+            let learned = secret.key().ok_or(SignError::NoKey)?;
+            return s.sign_headers(&learned, input);
+        }
         let key = match key {
             None => k.keys.first().ok_or(SignError::NoKey)?,
             Some(label) => k
@@ -319,7 +403,18 @@ impl Verifier {
             Scheme::Twilio(s) => s.sign_headers(key, input),
             Scheme::Token(s) => s.sign_headers(key),
             Scheme::Mailgun(_) => Err(SignError::SignatureInBody),
-            Scheme::Asymmetric(_) => Err(SignError::PublicKeysOnly),
+            Scheme::Asymmetric(_) | Scheme::Sns(_) => Err(SignError::PublicKeysOnly),
+            Scheme::Jwt(s) => match s.keys {
+                jwt::JwtKeys::Secrets => s.sign_headers(key, input),
+                jwt::JwtKeys::Fetched(_) | jwt::JwtKeys::Pending(_) => {
+                    Err(SignError::PublicKeysOnly)
+                }
+            },
+            Scheme::Learned(s, secret) => match secret.key() {
+                Some(learned) => s.sign_headers(&learned, input),
+                None => Err(SignError::NoKey),
+            },
+            Scheme::ClientState => Err(SignError::SignatureInBody),
         }
     }
 }

@@ -14,6 +14,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 
 mod parse;
+mod provider;
 mod route;
 mod scheme;
 mod sections;

@@ -39,3 +39,15 @@ pub const JOURNAL_RETAIN: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const JOURNAL_MAX_SIZE: usize = 1024 * 1024 * 1024;
 /// `journal.max_stored_body`.
 pub const MAX_STORED_BODY: usize = 256 * 1024;
+/// `google.key_url` for `google-pubsub`: Google's OAuth2 signing keys (JWKS), which sign
+/// the OIDC tokens of authenticated push subscriptions.
+pub const GOOGLE_CERTS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
+/// `google.key_url` for `google-chat`: the Chat service account's published certificates.
+pub const GOOGLE_CHAT_CERTS_URL: &str =
+    "https://www.googleapis.com/service_accounts/v1/metadata/x509/chat@system.gserviceaccount.com";
+/// `plaid.api_base`: Plaid's production API (`https://sandbox.plaid.com` for the sandbox).
+pub const PLAID_API_BASE: &str = "https://production.plaid.com";
+/// `sns.cert_hosts`: where SNS signing certificates (and subscription URLs) may be.
+pub const SNS_CERT_HOSTS: &[&str] = &["sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"];
+/// How long the SNS subscription confirmation (a GET of `SubscribeURL`) may take.
+pub const SNS_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);

@@ -157,6 +157,47 @@ pub struct RawRoute {
     pub upstream_tls: Option<RawUpstreamTls>,
     pub journal: Option<RawRouteJournal>,
     pub verify: Option<RawVerify>,
+    pub meta: Option<RawMeta>,
+    pub sns: Option<RawSns>,
+    pub google: Option<RawGoogle>,
+    pub plaid: Option<RawPlaid>,
+    pub fetch_tls: Option<RawFetchTls>,
+}
+
+/// `meta = { verify_token = { env = "META_VERIFY_TOKEN" } }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawMeta {
+    pub verify_token: Option<StringOrSecret>,
+}
+
+/// `sns = { topics = ["arn:aws:sns:..."], auto_confirm = true, cert_hosts = [...] }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSns {
+    pub topics: Option<Vec<String>>,
+    pub auto_confirm: Option<bool>,
+    pub cert_hosts: Option<Vec<String>>,
+}
+
+/// `google = { audience = "...", service_account = "...", key_url = "..." }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawGoogle {
+    pub audience: Option<String>,
+    pub service_account: Option<String>,
+    pub key_url: Option<String>,
+}
+
+/// `plaid = { client_id = { env = ".." }, secret = { env = ".." }, api_base = "..." }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawPlaid {
+    pub client_id: Option<StringOrSecret>,
+    pub secret: Option<StringOrSecret>,
+    pub api_base: Option<String>,
+}
+
+/// `fetch_tls = { ca_file = "..." }`: trust for the keys and APIs a route's preset calls.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawFetchTls {
+    pub ca_file: Option<String>,
 }
 
 /// `upstream_tls = { ca_file = "...", client_cert = "...", client_key = "..." }`.
@@ -408,7 +449,16 @@ pub fn known_keys(parent: &str) -> &'static [&'static str] {
         "route[].dedup" => fields::<RawDedupKey>(),
         "route[].forward_headers" => fields::<RawForwardHeaders>(),
         "route[].upstream_tls" => fields::<RawUpstreamTls>(),
-        "admin.token" | "route[].secrets[]" => fields::<SecretFields>(),
+        "route[].meta" => fields::<RawMeta>(),
+        "route[].sns" => fields::<RawSns>(),
+        "route[].google" => fields::<RawGoogle>(),
+        "route[].plaid" => fields::<RawPlaid>(),
+        "route[].fetch_tls" => fields::<RawFetchTls>(),
+        "admin.token"
+        | "route[].secrets[]"
+        | "route[].meta.verify_token"
+        | "route[].plaid.client_id"
+        | "route[].plaid.secret" => fields::<SecretFields>(),
         _ => &[],
     }
 }

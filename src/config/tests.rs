@@ -365,3 +365,161 @@ fn redis_store_needs_exactly_one_valid_url_and_never_echoes_it() {
     let e = errors(&format!("[dedup]\nstore = \"redis\"\nredis_url = \"redis://x\"\nredis_cluster = [\"redis://y\"]\n{ROUTE}"));
     assert!(has(&e, "not both"), "{e:?}");
 }
+
+fn preset_route(provider: &str, extra: &str) -> String {
+    format!(
+        "[[route]]\nname = \"r\"\npath = \"/r\"\nupstream = \"http://127.0.0.1:3000/r\"\nprovider = \"{provider}\"\n{extra}\n"
+    )
+}
+
+#[test]
+fn fetched_key_presets_need_their_table_and_take_no_secrets() {
+    let errs = errors(&preset_route("sns", ""));
+    assert!(has(&errs, "route[0].sns: is required"), "{errs:?}");
+    let errs = errors(&preset_route(
+        "google-pubsub",
+        "secrets = [{ value = \"s\" }]\ngoogle = { audience = \"a\", service_account = \"x@p.iam.gserviceaccount.com\" }",
+    ));
+    assert!(
+        has(
+            &errs,
+            "route[0].secrets: provider \"google-pubsub\" verifies with the keys it publishes"
+        ),
+        "{errs:?}"
+    );
+    let errs = errors(&preset_route(
+        "google-pubsub",
+        "google = { audience = \"a\" }",
+    ));
+    assert!(
+        has(&errs, "route[0].google.service_account: is required"),
+        "{errs:?}"
+    );
+    let errs = errors(&preset_route(
+        "google-chat",
+        "google = { audience = \"1\", service_account = \"x@y\" }",
+    ));
+    assert!(has(&errs, "does not apply to google-chat"), "{errs:?}");
+    let errs = errors(&preset_route("plaid", "plaid = { client_id = \"c\" }"));
+    assert!(has(&errs, "route[0].plaid.secret: is required"), "{errs:?}");
+    let errs = errors(&preset_route(
+        "google-chat",
+        "google = { audience = \"1\", key_url = \"http://127.0.0.1/certs\" }",
+    ));
+    assert!(has(&errs, "must be an absolute https:// URL"), "{errs:?}");
+    let c = ok(&preset_route(
+        "plaid",
+        "plaid = { client_id = \"c\", secret = { value = \"s\" } }",
+    ));
+    assert!(c.routes[0].secret_labels.is_empty());
+}
+
+#[test]
+fn sns_topics_and_hosts_are_validated() {
+    let errs = errors(&preset_route("sns", "sns = { topics = [] }"));
+    assert!(
+        has(&errs, "route[0].sns.topics: must list the topic ARNs"),
+        "{errs:?}"
+    );
+    let errs = errors(&preset_route("sns", "sns = { topics = [\"orders\"] }"));
+    assert!(
+        has(
+            &errs,
+            "route[0].sns.topics[0]: \"orders\" is not a topic ARN"
+        ),
+        "{errs:?}"
+    );
+    let errs = errors(&preset_route(
+        "sns",
+        "sns = { topics = [\"arn:aws:sns:us-east-1:1:t\"], cert_hosts = [\"evil host\"] }",
+    ));
+    assert!(
+        has(
+            &errs,
+            "route[0].sns.cert_hosts: \"evil host\" is not a host pattern"
+        ),
+        "{errs:?}"
+    );
+    let c = ok(&preset_route(
+        "sns",
+        "sns = { topics = [\"arn:aws:sns:us-east-1:1:t\"] }",
+    ));
+    let sns = c.routes[0].provider_settings.sns.as_ref().unwrap();
+    assert!(!sns.auto_confirm, "confirming subscriptions is opt-in");
+    assert!(sns
+        .hosts
+        .allows("https://sns.us-east-1.amazonaws.com/c.pem"));
+}
+
+#[test]
+fn provider_tables_apply_to_their_presets_only() {
+    let route = preset_route(
+        "github",
+        "secrets = [{ value = \"s\" }]\nsns = { topics = [\"arn:aws:sns:us-east-1:1:t\"] }\nmeta = { verify_token = \"t\" }\nfetch_tls = { ca_file = \"x.pem\" }",
+    );
+    let errs = errors(&route);
+    assert!(
+        has(&errs, "route[0].sns: applies to provider = sns only"),
+        "{errs:?}"
+    );
+    assert!(
+        has(&errs, "route[0].meta: applies to provider = \"meta\" only"),
+        "{errs:?}"
+    );
+    assert!(
+        has(
+            &errs,
+            "route[0].fetch_tls: applies to presets that fetch keys"
+        ),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn meta_verify_token_is_a_secret_and_get_is_accepted() {
+    std::env::set_var("HOOKWALL_TEST_META_TOKEN", "zq9-verify");
+    let c = ok(&preset_route(
+        "meta",
+        "secrets = [{ value = \"s\" }]\nmeta = { verify_token = { env = \"HOOKWALL_TEST_META_TOKEN\" } }",
+    ));
+    let r = &c.routes[0];
+    assert!(r
+        .provider_settings
+        .meta_verify_token
+        .as_ref()
+        .unwrap()
+        .matches(b"zq9-verify"));
+    assert_eq!(r.methods, vec![http::Method::GET, http::Method::POST]);
+    assert!(!format!("{:?}", r.provider_settings).contains("zq9-verify"));
+    let c = ok(&preset_route("meta", "secrets = [{ value = \"s\" }]"));
+    assert!(
+        c.warnings.iter().any(|w| w.contains("meta.verify_token")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn asana_takes_one_file_secret_whose_folder_exists() {
+    let errs = errors(&preset_route("asana", "secrets = [{ value = \"s\" }]"));
+    assert!(
+        has(
+            &errs,
+            "learns its secret from Asana's X-Hook-Secret handshake"
+        ),
+        "{errs:?}"
+    );
+    let errs = errors(&preset_route(
+        "asana",
+        "secrets = [{ file = \"/nonexistent-hookwall/dir/s\" }]",
+    ));
+    assert!(has(&errs, "does not exist"), "{errs:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.secret");
+    let c = ok(&preset_route(
+        "asana",
+        &format!("secrets = [{{ file = {:?} }}]", file.display().to_string()),
+    ));
+    let learned = c.routes[0].provider_settings.learned.as_ref().unwrap();
+    assert!(!learned.is_established());
+}

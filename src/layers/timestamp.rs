@@ -42,15 +42,29 @@ impl TimestampWindow {
 
     /// Whether a signed timestamp is acceptable now.
     fn accepts(&self, signed: Option<&SignedTimestamp>) -> bool {
-        let Some(SignedTimestamp::UnixMs(ts)) = signed else {
-            return false;
+        let (ts, expires) = match signed {
+            Some(SignedTimestamp::UnixMs(ts)) => (*ts, None),
+            // A token is good from issue until it expires, and no longer than the window's
+            // past allows; `future` is the clock-skew allowance at both ends.
+            Some(SignedTimestamp::Validity {
+                issued_ms,
+                expires_ms,
+            }) => (*issued_ms, Some(*expires_ms)),
+            _ => return false,
         };
-        let skew = self.clock.unix_now() - *ts as f64 / 1000.0;
+        let now = self.clock.unix_now();
+        let skew = now - ts as f64 / 1000.0;
         self.metrics.timestamp_skew.observe(skew);
+        let future = self.window.future.as_secs_f64();
+        if let Some(exp) = expires {
+            if now > exp as f64 / 1000.0 + future {
+                return false;
+            }
+        }
         if skew >= 0.0 {
             skew <= self.window.past.as_secs_f64()
         } else {
-            -skew <= self.window.future.as_secs_f64()
+            -skew <= future
         }
     }
 }

@@ -82,6 +82,12 @@ fn secret(format: KeyFormat) -> &'static str {
         KeyFormat::Ed25519Base64 => "the provider's Ed25519 public key, base64",
         KeyFormat::P256Der => "the verification key, base64 DER (P-256)",
         KeyFormat::Token => "the shared token (compared whole, in constant time)",
+        KeyFormat::Base64Key => {
+            "the security token as shown (base64; its decoded bytes are the key)"
+        }
+        KeyFormat::JwtSecret => {
+            "the JWS secret token (the HS256 key, as configured at the provider)"
+        }
     }
 }
 
@@ -97,46 +103,38 @@ pub fn handshake(kind: HandshakeKind) -> &'static str {
         }
         HandshakeKind::DiscordPing => "PING: {\"type\":1} for interactions, 204 for events",
         HandshakeKind::WooCommercePing => "the unsigned webhook_id=<n> creation ping: 200",
+        HandshakeKind::MetaVerification => {
+            "GET ?hub.mode=subscribe&hub.verify_token=..&hub.challenge=..: the challenge as text/plain, only when hub.verify_token is meta.verify_token"
+        }
+        HandshakeKind::XCrc => {
+            "GET ?crc_token=..: {\"response_token\":\"sha256=<base64 HMAC-SHA256 of crc_token with the consumer secret>\"}"
+        }
+        HandshakeKind::DropboxChallenge => {
+            "GET ?challenge=..: the challenge echoed as text/plain (X-Content-Type-Options: nosniff)"
+        }
+        HandshakeKind::AsanaHookSecret => {
+            "X-Hook-Secret: echoed (200) and stored in the route's secret file, only while the route has no secret yet; later handshakes are refused"
+        }
+        HandshakeKind::OktaVerification => {
+            "GET with x-okta-verification-challenge (and the configured Authorization): {\"verification\": <challenge>}"
+        }
+        HandshakeKind::GraphValidation => {
+            "?validationToken=..: the token echoed as text/plain (200)"
+        }
+        HandshakeKind::SnsSubscription => {
+            "SubscriptionConfirmation (signed, from a listed topic): confirmed by a GET of SubscribeURL when sns.auto_confirm = true (else forwarded); messages from topics not in sns.topics: 403 topic_not_allowed"
+        }
     }
 }
 
 fn scheme(spec: &SchemeSpec) -> SchemeFacts {
     let secret = secret(spec.key_format).to_owned();
     match &spec.scheme {
-        Scheme::Hmac(s) => {
-            let header = match &s.format {
-                SigFormat::Prefixed(p) if p.is_empty() => s.header.to_string(),
-                SigFormat::Prefixed(p) => format!("{}: {p}<sig>", s.header),
-                SigFormat::Fields { sep, sig, ts } => {
-                    let sep = char::from(*sep);
-                    match ts {
-                        Some(ts) => format!("{}: {ts}=<t>{sep}{sig}=<sig>", s.header),
-                        None => format!("{}: {sig}=<sig>[{sep}{sig}=<sig>...]", s.header),
-                    }
-                }
-                SigFormat::Versioned(v) => format!("{}: {v},<sig> [{v},<sig> ...]", s.header),
-            };
-            let timestamp = s.timestamp.as_ref().map(|t| {
-                let at = match &t.from {
-                    TimestampFrom::Header(h) => format!("header {h}"),
-                    TimestampFrom::SigField => "the signature header".to_owned(),
-                    TimestampFrom::JsonField(p, Some(h)) => format!("json:{p} (else header {h})"),
-                    TimestampFrom::JsonField(p, None) => format!("json:{p}"),
-                };
-                format!("{at}, {}", unit(t.unit))
-            });
-            let mut payload = s.payload.to_string();
-            if let Some(id) = &s.id_header {
-                let _ = write!(payload, " ({{id}} = header {id})");
-            }
-            SchemeFacts {
-                header,
-                algorithm: format!("{}, {}", algorithm(s.algorithm), encoding(s.encoding)),
-                payload,
-                secret,
-                timestamp,
-            }
-        }
+        Scheme::Learned(s, _) => SchemeFacts {
+            secret: "learned from the X-Hook-Secret handshake and stored in the route's { file = ... } secret (or that file, written beforehand)".to_owned(),
+            ..hmac_facts(s, secret)
+        },
+        Scheme::Hmac(s) => hmac_facts(s, secret),
         Scheme::Twilio(t) => SchemeFacts {
             header: super::twilio::SIGNATURE_HEADER.to_owned(),
             algorithm: if t.sha256 {
@@ -181,6 +179,21 @@ fn scheme(spec: &SchemeSpec) -> SchemeFacts {
                 timestamp: Some(format!("header {}, unix seconds", a.timestamp_header)),
             }
         }
+        Scheme::Jwt(j) => jwt_facts(j, secret),
+        Scheme::Sns(_) => SchemeFacts {
+            header: "none: Signature, SignatureVersion and SigningCertURL in the JSON body".to_owned(),
+            algorithm: "RSA PKCS#1 v1.5 with SHA-1 (SignatureVersion 1) or SHA-256 (2), base64".to_owned(),
+            payload: "the canonical string of the message's fields (Notification: Message, MessageId, Subject, Timestamp, TopicArn, Type; confirmations: Message, MessageId, SubscribeURL, Timestamp, Token, TopicArn, Type)".to_owned(),
+            secret: "none: the certificate at SigningCertURL, fetched over HTTPS from sns.cert_hosts and cached".to_owned(),
+            timestamp: None,
+        },
+        Scheme::ClientState => SchemeFacts {
+            header: "none: value[].clientState in the JSON body".to_owned(),
+            algorithm: "shared secret, constant-time compare, in every notification".to_owned(),
+            payload: "none (the clientState is the proof)".to_owned(),
+            secret: "the clientState given when the subscription was created".to_owned(),
+            timestamp: None,
+        },
         Scheme::Token(t) => SchemeFacts {
             header: match t.style {
                 TokenStyle::Plain => format!("{}: <token>", t.header),
@@ -190,6 +203,92 @@ fn scheme(spec: &SchemeSpec) -> SchemeFacts {
             payload: "none (the token is the proof)".to_owned(),
             secret,
             timestamp: None,
+        },
+    }
+}
+
+fn hmac_facts(s: &super::HmacScheme, secret: String) -> SchemeFacts {
+    let header = match &s.format {
+        SigFormat::Prefixed(p) if p.is_empty() => s.header.to_string(),
+        SigFormat::Prefixed(p) => format!("{}: {p}<sig>", s.header),
+        SigFormat::Fields { sep, sig, ts } => {
+            let sep = char::from(*sep);
+            match ts {
+                Some(ts) => format!("{}: {ts}=<t>{sep}{sig}=<sig>", s.header),
+                None => format!("{}: {sig}=<sig>[{sep}{sig}=<sig>...]", s.header),
+            }
+        }
+        SigFormat::Versioned(v) => format!("{}: {v},<sig> [{v},<sig> ...]", s.header),
+    };
+    let timestamp = s.timestamp.as_ref().map(|t| {
+        let at = match &t.from {
+            TimestampFrom::Header(h) => format!("header {h}"),
+            TimestampFrom::SigField => "the signature header".to_owned(),
+            TimestampFrom::JsonField(p, Some(h)) => format!("json:{p} (else header {h})"),
+            TimestampFrom::JsonField(p, None) => format!("json:{p}"),
+        };
+        format!("{at}, {}", unit(t.unit))
+    });
+    let mut payload = s.payload.to_string();
+    if let Some(id) = &s.id_header {
+        let _ = write!(payload, " ({{id}} = header {id})");
+    }
+    SchemeFacts {
+        header,
+        algorithm: format!("{}, {}", algorithm(s.algorithm), encoding(s.encoding)),
+        payload,
+        secret,
+        timestamp,
+    }
+}
+
+fn jwt_facts(j: &super::jwt::JwtScheme, secret: String) -> SchemeFacts {
+    use super::jwt::{Carrier, JwtKeys, JwtTime, PendingSource};
+    let header = match j.carrier {
+        Carrier::Bearer => format!("{}: Bearer <JWT>", j.header),
+        Carrier::Whole => format!("{}: <JWS>", j.header),
+    };
+    let mut claims = Vec::new();
+    if !j.issuers.is_empty() {
+        claims.push(format!("iss = {}", j.issuers.join(" or ")));
+    }
+    if let Some(a) = &j.audience {
+        claims.push(format!("aud = {a}"));
+    }
+    if let Some(c) = j.body_sha256_claim {
+        claims.push(format!("{c} = hex SHA-256 of {{body}}"));
+    }
+    if j.email.is_some() || matches!(j.keys, JwtKeys::Pending(PendingSource::GoogleCerts)) {
+        claims.push("email = the service account (email_verified)".to_owned());
+    }
+    let secret = match &j.keys {
+        JwtKeys::Secrets => secret,
+        JwtKeys::Pending(PendingSource::GoogleCerts) | JwtKeys::Fetched(_) => {
+            "none: Google's published keys (JWKS), fetched and cached; google.audience and google.service_account name the expected token".to_owned()
+        }
+        JwtKeys::Pending(PendingSource::ChatCertificates) => {
+            "none: the Chat service account's published certificates, fetched and cached; google.audience is the project number".to_owned()
+        }
+        JwtKeys::Pending(PendingSource::Plaid) => {
+            "none: the key named by kid, fetched from /webhook_verification_key/get with plaid.client_id and plaid.secret".to_owned()
+        }
+    };
+    SchemeFacts {
+        header,
+        algorithm: format!("JWS {:?}", j.algorithm),
+        payload: format!(
+            "claims: {}",
+            if claims.is_empty() {
+                "none".to_owned()
+            } else {
+                claims.join(", ")
+            }
+        ),
+        secret,
+        timestamp: match j.time {
+            JwtTime::None => None,
+            JwtTime::IssuedAt => Some("claim iat, unix seconds".to_owned()),
+            JwtTime::IssuedUntilExpiry => Some("claims iat and exp, unix seconds".to_owned()),
         },
     }
 }
@@ -214,8 +313,14 @@ pub fn describe(preset: &Preset) -> PresetFacts {
         };
         key
     });
+    let mut schemes: Vec<SchemeFacts> = preset.schemes.iter().map(scheme).collect();
+    if preset.handshake == Some(HandshakeKind::AsanaHookSecret) {
+        for s in &mut schemes {
+            s.secret = "one { file = ... } secret: learned from the X-Hook-Secret handshake and stored there (mode 0600), or written there beforehand".to_owned();
+        }
+    }
     PresetFacts {
-        schemes: preset.schemes.iter().map(scheme).collect(),
+        schemes,
         window,
         dedup,
         dedup_required: preset.dedup.as_ref().is_some_and(|d| d.required),

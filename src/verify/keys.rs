@@ -36,6 +36,10 @@ pub enum KeyFormat {
     P256Der,
     /// Compared whole (GitLab token, Basic credentials).
     Token,
+    /// Base64 text whose decoded bytes are the HMAC key (Microsoft Teams' security token).
+    Base64Key,
+    /// The shared secret a JWS/JWT is signed with (HS256), used as it is.
+    JwtSecret,
 }
 
 /// Why a secret cannot be the key its preset needs (never showing the secret).
@@ -74,6 +78,9 @@ pub enum KeyError {
     /// 32 bytes, but not a point on the curve.
     #[error("is not a valid Ed25519 public key")]
     NotEd25519,
+    /// Not base64.
+    #[error("must be the security token as the provider shows it (base64)")]
+    NotBase64Key,
 }
 
 /// Key material for `secret` in `format`, or why it cannot be one.
@@ -130,7 +137,14 @@ pub fn material(
                 .map_err(|_| KeyError::NotP256)?;
             Ok(KeyMaterial::P256(Box::new(key)))
         }
-        KeyFormat::Token => Ok(KeyMaterial::Token(secret.clone())),
+        KeyFormat::Token | KeyFormat::JwtSecret => Ok(KeyMaterial::Token(secret.clone())),
+        KeyFormat::Base64Key => {
+            let key = BASE64.decode(text()?).map_err(|_| KeyError::NotBase64Key)?;
+            if key.is_empty() {
+                return Err(KeyError::Empty);
+            }
+            Ok(KeyMaterial::Mac(PreparedMac::new(algorithm, &key)))
+        }
     }
 }
 

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 mod asymmetric;
 mod body_hmac;
+mod challenge;
 mod in_body;
+mod jwt;
+mod sns;
 mod standard_webhooks;
 mod timestamped;
 mod token;
@@ -95,6 +98,18 @@ pub const NAMES: &[&str] = &[
     "twenty",
     "zendesk",
     "telegram",
+    "meta",
+    "x",
+    "dropbox",
+    "asana",
+    "microsoft-teams",
+    "microsoft-graph",
+    "okta",
+    "netlify",
+    "plaid",
+    "google-pubsub",
+    "google-chat",
+    "sns",
 ];
 
 /// Where a preset's delivery id is.
@@ -129,6 +144,49 @@ pub enum HandshakeKind {
     DiscordPing,
     /// WooCommerce's unsigned `webhook_id=<n>` creation ping: 200, not forwarded.
     WooCommercePing,
+    /// Meta's `GET ?hub.mode=subscribe&hub.verify_token=..&hub.challenge=..`: the challenge,
+    /// only for the configured verify token.
+    MetaVerification,
+    /// X's CRC `GET ?crc_token=..`: `{"response_token":"sha256=<base64 HMAC>"}`.
+    XCrc,
+    /// Dropbox's `GET ?challenge=..`: echoed as text.
+    DropboxChallenge,
+    /// Asana's `X-Hook-Secret` handshake: echoed, and the secret learned, only while the
+    /// route has none.
+    AsanaHookSecret,
+    /// Okta's verification `GET` (`x-okta-verification-challenge`), for the configured
+    /// Authorization value: `{"verification": ..}`.
+    OktaVerification,
+    /// Microsoft Graph's subscription validation (`?validationToken=`): echoed as text.
+    GraphValidation,
+    /// SNS `SubscriptionConfirmation` (confirmed by a GET of `SubscribeURL` when the route
+    /// allows it) and `UnsubscribeConfirmation`: answered, not forwarded.
+    SnsSubscription,
+}
+
+impl HandshakeKind {
+    /// Whether the provider sends this control request as a GET (the route then accepts
+    /// GET as well as POST unless it lists its methods).
+    pub fn uses_get(self) -> bool {
+        matches!(
+            self,
+            HandshakeKind::MetaVerification
+                | HandshakeKind::XCrc
+                | HandshakeKind::DropboxChallenge
+                | HandshakeKind::OktaVerification
+        )
+    }
+}
+
+/// A per-route table a preset reads besides `secrets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderTable {
+    /// `google = { audience, service_account, key_url }` (required).
+    Google,
+    /// `plaid = { client_id, secret, api_base }` (required).
+    Plaid,
+    /// `sns = { topics, auto_confirm, cert_hosts }` (required: the topics).
+    Sns,
 }
 
 /// One scheme of a preset and the secret format it reads.
@@ -157,6 +215,8 @@ pub struct Preset {
     pub handshake: Option<HandshakeKind>,
     /// Where the event type is, for `events` filters.
     pub event: Option<EventSource>,
+    /// The per-route table the preset needs, if any.
+    pub table: Option<ProviderTable>,
 }
 
 fn h(name: &'static str) -> HeaderName {
@@ -180,6 +240,7 @@ const BLANK: Preset = Preset {
     needs_public_url: false,
     handshake: None,
     event: None,
+    table: None,
 };
 
 /// The contract's rule for SDKs that accept any future timestamp.
@@ -266,6 +327,9 @@ pub fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
         .or_else(|| asymmetric::preset(name))
         .or_else(|| token::preset(name))
         .or_else(|| in_body::preset(name))
+        .or_else(|| challenge::preset(name))
+        .or_else(|| jwt::preset(name))
+        .or_else(|| sns::preset(name))
 }
 
 /// Each family's names, for the test that the families and [`NAMES`] agree.
@@ -278,6 +342,9 @@ const FAMILIES: &[&[&str]] = &[
     asymmetric::NAMES,
     token::NAMES,
     in_body::NAMES,
+    challenge::NAMES,
+    jwt::NAMES,
+    sns::NAMES,
 ];
 
 #[cfg(test)]

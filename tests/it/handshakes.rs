@@ -312,8 +312,10 @@ async fn mailgun_replayed_signature_with_another_body_is_not_forwarded() {
 async fn every_timestamped_preset_enforces_its_own_window() {
     let up = Upstream::start().await;
     for provider in hookwall::verify::presets::NAMES {
-        if super::presets::public_key_only(provider) || *provider == "mailgun" {
-            continue; // not signable here; windows covered with their vectors and mailgun's own test
+        if super::presets::public_key_only(provider) || matches!(*provider, "mailgun" | "asana") {
+            // Not signable here (windows covered with their vectors and mailgun's own
+            // test); asana's secret is a file and it signs no time.
+            continue;
         }
         let secret = super::presets::secret_for(provider);
         let extra = "public_url = \"https://h.example/x\"\ndedup = false";

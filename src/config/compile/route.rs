@@ -17,6 +17,7 @@ use crate::config::{
 };
 use crate::outbound::tls::{client_config, TlsClientFiles};
 use crate::secret::Secret;
+use crate::verify::presets::{preset, HandshakeKind};
 
 /// The methods a route may accept (a provider never sends anything else).
 const METHODS: [Method; 7] = [
@@ -106,8 +107,39 @@ impl Compiler {
         let upstream_tls = self.upstream_tls(at, r, upstream.as_ref());
 
         let provider = r.provider.clone().unwrap_or_else(|| "generic".to_owned());
-        let secrets = self.route_secrets(at, r);
-        let (verifier, defaults) = self.route_scheme(at, r, &provider, &secrets);
+        let preset = (provider != "generic")
+            .then(|| preset(&provider, r.legacy_sha1.unwrap_or(false)))
+            .flatten();
+        let learns = preset
+            .as_ref()
+            .is_some_and(|p| p.handshake == Some(HandshakeKind::AsanaHookSecret));
+        let (secrets, learned) = if learns {
+            (Vec::new(), self.learned_secret(at, r))
+        } else if Self::fetches_keys(preset.as_ref()) {
+            if r.secrets.is_some() {
+                self.error(
+                    &format!("{at}.secrets"),
+                    format!("provider {provider:?} verifies with the keys it publishes (fetched and cached by hookwall): remove secrets"),
+                );
+            }
+            (Vec::new(), None)
+        } else {
+            (self.route_secrets(at, r), None)
+        };
+        let (mut verifier, defaults) = self.route_scheme(at, r, &provider, &secrets);
+        let provider_settings = self.provider_settings(
+            at,
+            r,
+            &provider,
+            preset.as_ref(),
+            verifier.as_mut(),
+            learned,
+        );
+        let methods = match (&r.methods, defaults.handshake) {
+            // The provider's control request is a GET: accept it unless told otherwise.
+            (None, Some(kind)) if kind.uses_get() => vec![Method::GET, Method::POST],
+            _ => methods,
+        };
 
         let public_url = r.public_url.clone();
         if let Some(u) = &public_url {
@@ -170,11 +202,17 @@ impl Compiler {
             max_body,
             forward_headers,
             public_url,
-            secret_labels: secrets.iter().map(|(label, _)| label.clone()).collect(),
+            // A learned secret (Asana) has one slot, filled by the handshake.
+            secret_labels: if learns {
+                vec!["0".to_owned()]
+            } else {
+                secrets.iter().map(|(label, _)| label.clone()).collect()
+            },
             secrets: secrets.into_iter().map(|(_, secret)| secret).collect(),
             journal: route_journal,
             verifier,
             handshake: defaults.handshake,
+            provider_settings,
         })
     }
 

@@ -36,6 +36,7 @@ pub(super) const NAMES: &[&str] = &[
     "gitea",
     "gogs",
     "terraform-cloud",
+    "microsoft-teams",
 ];
 
 pub(super) fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
@@ -241,6 +242,20 @@ pub(super) fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
         "terraform-cloud" => Preset {
             event: json_event("/notifications/0/trigger"),
             schemes: vec![Hmac::body(Sha512, "x-tfe-notification-signature", "", Hex).spec()],
+            ..BLANK
+        },
+        // learn.microsoft.com "Create Outgoing Webhooks" (Verify the outgoing webhook HMAC
+        // token) and Microsoft's Teams samples: the security token shown at creation is
+        // base64; its decoded bytes key an HMAC-SHA256 of the body, sent as
+        // "Authorization: HMAC <base64>".
+        "microsoft-teams" => Preset {
+            event: json_event("/type"),
+            schemes: vec![Hmac {
+                key_format: KeyFormat::Base64Key,
+                ..Hmac::body(Sha256, "authorization", "HMAC ", Base64)
+            }
+            .spec()],
+            dedup: json_id("/id"),
             ..BLANK
         },
         _ => return None,
