@@ -1,28 +1,60 @@
 //! What of a request the journal must not keep: credentials in headers (`Authorization`,
-//! `Cookie`, `Proxy-Authorization`, a token scheme's header such as `X-Gitlab-Token`, and
-//! the route's `redact_headers`) are stored as `[redacted]`; the route's `redact_json`
+//! `Cookie`, `Proxy-Authorization`, a token scheme's header such as `X-Gitlab-Token`,
+//! Asana's `X-Hook-Secret`, and the route's `redact_headers`) are stored as `[redacted]`, a
+//! verify token in the query (Meta's `hub.verify_token`) too; the route's `redact_json`
 //! pointers are blanked in a stored JSON body. Signature headers are MACs, not secrets: they
 //! are kept, since re-verification needs them.
 
 use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use http::{HeaderMap, HeaderName};
 
-use crate::verify::{Scheme, Verifier};
+use crate::config::RouteConfig;
+use crate::verify::presets::HandshakeKind;
+use crate::verify::Scheme;
 
 /// What a redacted value is stored as.
 pub(crate) const REDACTED: &str = "[redacted]";
 
-/// The headers always redacted, plus the ones a scheme carries its shared secret in.
-pub(crate) fn credential_headers(verifier: &Verifier) -> Vec<HeaderName> {
+/// A redacted query value, as it is stored (percent-encoded, so the path stays a URI).
+const REDACTED_IN_QUERY: &str = "%5Bredacted%5D";
+
+/// The headers always redacted, plus the ones the route's scheme or handshake carries a
+/// secret in.
+pub(crate) fn credential_headers(route: &RouteConfig) -> Vec<HeaderName> {
     let mut names = vec![AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
-    for keyed in &verifier.schemes {
+    for keyed in &route.verifier.schemes {
         if let Scheme::Token(t) = &keyed.scheme {
             if !names.contains(&t.header) {
                 names.push(t.header.clone());
             }
         }
     }
+    if route.handshake == Some(HandshakeKind::AsanaHookSecret) {
+        // The handshake hands over the route's signing secret.
+        names.push(HeaderName::from_static("x-hook-secret"));
+    }
     names
+}
+
+/// `path_and_query` with the values of query parameters that carry the route's secret
+/// replaced (Meta's verification GET sends the configured verify token as
+/// `hub.verify_token`).
+pub(crate) fn path(route: &RouteConfig, path_and_query: String) -> String {
+    let secret_param = match route.handshake {
+        Some(HandshakeKind::MetaVerification) => "hub.verify_token",
+        _ => return path_and_query,
+    };
+    let Some((path, query)) = path_and_query.split_once('?') else {
+        return path_and_query;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name == secret_param => format!("{name}={REDACTED_IN_QUERY}"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
 }
 
 /// The headers as stored: in arrival order, the credential ones and `extra` redacted.

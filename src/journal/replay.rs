@@ -53,6 +53,9 @@ pub(crate) enum ReplayError {
     /// Re-verification refused it.
     #[error("re-verification refused the delivery: {0}")]
     ReverifyFailed(&'static str),
+    /// The stored method or path is not a request this hookwall can send.
+    #[error("the stored method or path cannot be sent again")]
+    Unreadable,
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -68,6 +71,7 @@ impl ReplayError {
             ReplayError::BodyNotExact => "body_not_exact",
             ReplayError::RouteGone(_) => "route_gone",
             ReplayError::ReverifyFailed(_) => "reverify_failed",
+            ReplayError::Unreadable => "unreadable",
             ReplayError::Storage(_) => "storage_unavailable",
         }
     }
@@ -198,7 +202,7 @@ async fn replay_entry(
         .method(entry.method.as_str())
         .uri(entry.path.as_str())
         .body(Bytes::copy_from_slice(body))
-        .unwrap_or_else(|_| Request::new(Bytes::copy_from_slice(body)));
+        .map_err(|_| ReplayError::Unreadable)?;
     *req.headers_mut() = headers;
     req.extensions_mut().insert(RequestContext {
         request_id: request_id.clone(),

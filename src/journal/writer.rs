@@ -225,7 +225,7 @@ fn entry(draft: Draft, diagnosis: Option<Hint>) -> StoredEntry {
     let empty = HeaderMap::new();
     let headers = redact::headers(
         draft.headers.as_ref().unwrap_or(&empty),
-        &redact::credential_headers(&route.verifier),
+        &redact::credential_headers(route),
         settings.map_or(&[][..], |j| &j.redact_headers),
     );
     let (reason, upstream_status) = match draft.outcome {
@@ -239,7 +239,7 @@ fn entry(draft: Draft, diagnosis: Option<Hint>) -> StoredEntry {
         received_at: unix_micros(draft.received_at),
         route: route.name.clone(),
         method: draft.method.to_string(),
-        path: draft.path,
+        path: redact::path(route, draft.path),
         client_ip: draft.client_ip.to_string(),
         headers,
         body,

@@ -267,12 +267,23 @@ async fn no_secret_reaches_the_sqlite_file() {
         "[[route]]\nname = \"gitlab\"\npath = \"/gitlab\"\nupstream = \"{}/hooks\"\nprovider = \"gitlab\"\nsecrets = [{{ value = \"gitlab-token-never-stored\" }}]\ntimeout = \"2s\"\njournal = {{ bodies = \"all\" }}\n",
         up.url()
     );
+    let dir = tempfile::tempdir().unwrap();
+    // Handshakes that carry a secret: Meta's verify token in the query, Asana's signing
+    // secret in X-Hook-Secret.
+    let handshakes = format!(
+        "[[route]]\nname = \"meta\"\npath = \"/meta\"\nupstream = \"{0}/hooks\"\nprovider = \"meta\"\nsecrets = [{{ value = \"meta-app-secret\" }}]\nmeta = {{ verify_token = {{ value = \"meta-verify-never-stored\" }} }}\n\
+         [[route]]\nname = \"asana\"\npath = \"/asana\"\nupstream = \"{0}/hooks\"\nprovider = \"asana\"\nsecrets = [{{ file = {1:?} }}]\n",
+        up.url(),
+        dir.path().join("asana.secret").display().to_string()
+    );
     let cfg = config_with(
         "",
         "",
-        &format!("{}{gitlab}", named_route(&up.url(), "acme", redact)),
+        &format!(
+            "{}{gitlab}{handshakes}",
+            named_route(&up.url(), "acme", redact)
+        ),
     );
-    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
     let storage = std::sync::Arc::new(
         hookwall::storage::Storage::open(&hookwall::config::StorageBackend::Sqlite {
@@ -305,7 +316,25 @@ async fn no_secret_reaches_the_sqlite_file() {
         "gitlab-token-never-stored".to_owned(),
     )];
     post(&gw.url("/gitlab"), &token, b"{}").await;
-    entries(&gw, "limit=500", 3).await;
+    let meta = get(
+        &gw.url(
+            "/meta?hub.mode=subscribe&hub.verify_token=meta-verify-never-stored&hub.challenge=77",
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!((meta.0, meta.2.as_str()), (200, "77"));
+    let asana = [(
+        "X-Hook-Secret".to_owned(),
+        "asana-hook-secret-never-stored".to_owned(),
+    )];
+    assert_eq!(post(&gw.url("/asana"), &asana, b"").await.0, 200);
+    let listed = entries(&gw, "limit=500", 5).await;
+    let meta_entry = listed.iter().find(|e| e["route"] == "meta").unwrap();
+    assert_eq!(
+        meta_entry["path"],
+        "/meta?hub.mode=subscribe&hub.verify_token=%5Bredacted%5D&hub.challenge=77"
+    );
     gw.shutdown().await;
     let mut bytes = std::fs::read(&path).unwrap();
     if let Ok(wal) = std::fs::read(dir.path().join("journal.db-wal")) {
@@ -324,6 +353,8 @@ async fn no_secret_reaches_the_sqlite_file() {
         "cookie-never-stored",
         "gitlab-token-never-stored",
         "person@secret.example",
+        "meta-verify-never-stored",
+        "asana-hook-secret-never-stored",
     ] {
         assert!(!stored.contains(secret), "{secret} was stored");
     }
