@@ -12,7 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::Config;
+use crate::config::AdminConfig;
 use crate::layers::body_limit::read_capped;
 use crate::secret::Secret;
 
@@ -58,16 +58,25 @@ fn connectable(addr: SocketAddr) -> SocketAddr {
 }
 
 impl AdminClient {
-    /// The admin listener `config` names (or `url`), with the config's token.
-    pub(crate) fn new(config: &Config, url: Option<&str>) -> Result<Self, AdminCallError> {
-        let base = match url {
-            Some(u) if u.starts_with("http://") => u.trim_end_matches('/').to_owned(),
-            Some(u) => return Err(AdminCallError::Url(u.to_owned())),
-            None => format!("http://{}", connectable(config.admin.listen)),
-        };
+    /// The admin listener `admin` names (or `url`), with its token.
+    pub(crate) fn new(admin: &AdminConfig, url: Option<&str>) -> Result<Self, AdminCallError> {
+        match url {
+            Some(u) => Self::at(u, admin.token.clone()),
+            None => Self::at(
+                &format!("http://{}", connectable(admin.listen)),
+                admin.token.clone(),
+            ),
+        }
+    }
+
+    /// The admin listener at `url` (`http://host:port`), sending `token` if there is one.
+    pub(crate) fn at(url: &str, token: Option<Secret>) -> Result<Self, AdminCallError> {
+        if !url.starts_with("http://") {
+            return Err(AdminCallError::Url(url.to_owned()));
+        }
         Ok(AdminClient {
-            base,
-            token: config.admin.token.clone(),
+            base: url.trim_end_matches('/').to_owned(),
+            token,
             client: Client::builder(TokioExecutor::new()).build_http(),
         })
     }

@@ -78,7 +78,7 @@ pub(super) fn check(path: &Path, against: Option<Option<String>>) -> ExitCode {
 
 /// Posts the file to the running gateway's `POST /config/check` and prints its verdict.
 async fn against_running(path: &Path, config: &Config, url: Option<&str>) -> ExitCode {
-    let admin = match AdminClient::new(config, url) {
+    let admin = match AdminClient::new(&config.admin, url) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("hookwall check: {e}");

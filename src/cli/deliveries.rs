@@ -10,15 +10,17 @@ use http::{Method, StatusCode};
 use serde_json::Value;
 
 use super::admin_client::AdminClient;
-use crate::config::compile_file;
+use crate::config::compile_admin;
 
 /// Where the running gateway is.
 #[derive(Debug, clap::Args)]
 pub struct Target {
-    /// Config file (for the admin listener's address and token).
-    #[arg(long, env = "HOOKWALL_CONFIG")]
-    config: PathBuf,
-    /// The admin listener to ask (default: `[admin] listen` of the config).
+    /// Config file (for the admin listener's address and token); only its `[admin]`
+    /// section is read.
+    #[arg(long, env = "HOOKWALL_CONFIG", required_unless_present = "admin")]
+    config: Option<PathBuf>,
+    /// The admin listener to ask (default: `[admin] listen` of the config). Without a
+    /// config no token is sent.
     #[arg(long, value_name = "URL")]
     admin: Option<String>,
     /// Print the admin API's JSON instead of a table.
@@ -111,13 +113,20 @@ pub struct ReplayArgs {
 }
 
 fn client(target: &Target) -> Result<AdminClient, ExitCode> {
-    let config = compile_file(&target.config).map_err(|errors| {
-        for line in errors.lines() {
-            eprintln!("{line}");
+    let made = match &target.config {
+        Some(path) => {
+            let admin = compile_admin(path).map_err(|errors| {
+                for line in errors.lines() {
+                    eprintln!("{line}");
+                }
+                ExitCode::FAILURE
+            })?;
+            AdminClient::new(&admin, target.admin.as_deref())
         }
-        ExitCode::FAILURE
-    })?;
-    AdminClient::new(&config, target.admin.as_deref()).map_err(|e| {
+        // `--admin` alone (clap requires one of the two): no token.
+        None => AdminClient::at(target.admin.as_deref().unwrap_or_default(), None),
+    };
+    made.map_err(|e| {
         eprintln!("hookwall: {e}");
         ExitCode::FAILURE
     })

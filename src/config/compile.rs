@@ -141,6 +141,28 @@ pub fn compile_route(path: &Path, name: &str) -> Result<Arc<RouteConfig>, Compil
     }
 }
 
+/// Compiles only `[admin]`, for the commands that talk to a running gateway: another
+/// section's problem (a route's unset secret) is not theirs.
+pub fn compile_admin(path: &Path) -> Result<super::AdminConfig, CompileErrors> {
+    let text = read(path)?;
+    let mut cx = Compiler::for_file(path);
+    let failed = |errors| CompileErrors {
+        source: path.to_owned(),
+        errors,
+    };
+    let Some(raw) = cx.parse(&text) else {
+        return Err(failed(cx.errors));
+    };
+    cx.errors.clear();
+    let admin = cx.admin(&raw.admin);
+    if cx.errors.is_empty() {
+        Ok(admin)
+    } else {
+        parse::locate(&text, &mut cx.errors);
+        Err(failed(cx.errors))
+    }
+}
+
 /// Compiles config text; `source` names the file in messages, and relative file paths in
 /// it are taken from its folder.
 pub fn compile_str(text: &str, source: &Path) -> Result<Config, CompileErrors> {

@@ -739,10 +739,19 @@ async fn the_cli_lists_shows_and_replays() {
         .unwrap()
         .to_owned();
     up.answer(200, Duration::ZERO);
+    // The operator's shell may not hold every route's secret: only [admin] is read.
+    let unset = standard_route(&up.url(), "")
+        .replace("name = \"acme\"", "name = \"other\"")
+        .replace("/webhooks/acme\"", "/webhooks/other\"")
+        .replace(
+            &format!("{{ value = \"{SECRET}\", id = \"current\" }}"),
+            "{ env = \"HOOKWALL_TEST_NEVER_SET\" }",
+        );
+    assert!(unset.contains("HOOKWALL_TEST_NEVER_SET"), "{unset}");
     let cfg = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     std::fs::write(
         cfg.path(),
-        config_with("", "", &standard_route(&up.url(), "")),
+        config_with("", "", &format!("{}{unset}", standard_route(&up.url(), ""))),
     )
     .unwrap();
     let admin = gw.admin_url("");
@@ -796,4 +805,20 @@ async fn the_cli_lists_shows_and_replays() {
         .unwrap();
     assert!(dry.starts_with("1 entries match"), "{dry}");
     assert_eq!(up.hits(), 2);
+    // `--admin` alone: no config needed.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hookwall"))
+            .args(["deliveries", "list", "--json", "--admin", &admin])
+            .env_remove("HOOKWALL_CONFIG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
 }
