@@ -515,7 +515,7 @@ if [[ -z "${POSTGRES_URL:-}" ]]; then
       || { cat "$TMP/pg/server.log" >&2; die "pg_ctl start failed"; }
     PG_STARTED=1
     PG_URL="postgres://hookwall@127.0.0.1:$P_PG/postgres"
-    PG_NOTE="private PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $NF}') started for the run"
+    PG_NOTE="private PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') started for the run"
   fi
 else
   PG_URL="$POSTGRES_URL"
