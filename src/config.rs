@@ -25,7 +25,9 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method, Uri};
 use ipnet::IpNet;
 
-pub use compile::{compile_file, compile_route, compile_str, CompileErrors, ConfigError};
+pub use compile::{
+    compile_admin, compile_file, compile_route, compile_str, CompileErrors, ConfigError,
+};
 pub use suggest::hint as did_you_mean;
 
 use crate::secret::Secret;

@@ -124,6 +124,7 @@ fn verifier(
         schemes: vec![Keyed {
             scheme: Scheme::Hmac(scheme),
             keys,
+            format: hookwall::verify::keys::KeyFormat::Raw,
         }],
     }
 }
