@@ -48,6 +48,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[journal]`.
     pub journal: JournalConfig,
+    /// `[queue]`.
+    pub queue: QueueConfig,
     /// `[[route]]`, in file order.
     pub routes: Vec<Arc<RouteConfig>>,
     /// Things that are valid but probably not what the operator meant.
@@ -335,6 +337,109 @@ pub struct RouteConfig {
     pub secrets: Vec<Secret>,
     /// What some presets need besides secrets (Meta, Asana, SNS).
     pub provider_settings: ProviderSettings,
+    /// Where the delivery's event type is (the preset's, or the route's `event`).
+    pub event: Option<EventSource>,
+    /// Forwarded at once (`sync`) or queued and delivered with retries (`buffered`).
+    pub delivery: Delivery,
+}
+
+/// `[queue]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// How long a claimed delivery stays claimed before another worker may take it again
+    /// (its claimer is presumed dead).
+    pub visibility_timeout: Duration,
+}
+
+/// How a route hands deliveries to its upstream.
+#[derive(Debug, Clone, Default)]
+pub enum Delivery {
+    /// Forward and answer with the upstream's answer (CONTRACT §1–§7).
+    #[default]
+    Sync,
+    /// Queue durably, answer `202`, deliver with retries (CONTRACT §10).
+    Buffered(Arc<Buffered>),
+}
+
+impl Delivery {
+    /// The buffered settings, if the route is buffered.
+    pub fn buffered(&self) -> Option<&Arc<Buffered>> {
+        match self {
+            Delivery::Sync => None,
+            Delivery::Buffered(b) => Some(b),
+        }
+    }
+}
+
+/// A buffered route's delivery settings.
+#[derive(Debug, Clone)]
+pub struct Buffered {
+    /// When to try again.
+    pub retry: RetryPolicy,
+    /// Which failures are tried again (the others dead-letter at once).
+    pub retry_on: RetryOn,
+    /// Most attempts in flight per target.
+    pub upstream_concurrency: usize,
+    /// Most deliveries queued for the route; beyond, `503 queue_full`.
+    pub max_queued: u64,
+    /// Where deliveries go: the route's `upstream` (one target named `default`), or its
+    /// `[[route.targets]]`.
+    pub targets: Vec<Target>,
+}
+
+/// One place a buffered route delivers to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `default` for a route's own upstream, else the target's name.
+    pub name: String,
+    /// Where.
+    pub upstream: Uri,
+    /// TLS to an `https://` upstream.
+    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Event patterns (`*` matches any run of characters); empty = every event.
+    pub events: Vec<String>,
+}
+
+/// The name of the one target of a buffered route without `[[route.targets]]`.
+pub const DEFAULT_TARGET: &str = "default";
+
+/// Exponential backoff with full jitter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// The first delay's cap.
+    pub initial: Duration,
+    /// No delay is longer.
+    pub max_delay: Duration,
+    /// Each attempt's cap is the previous one's times this.
+    pub multiplier: f64,
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// A delivery older than this is dead-lettered instead of tried again.
+    pub max_age: Duration,
+}
+
+/// What an attempt's failure is tried again on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetryOn {
+    /// Whole status classes: `4` for `"4xx"`, `5` for `"5xx"`.
+    pub classes: Vec<u16>,
+    /// Single statuses (`"429"`).
+    pub statuses: Vec<u16>,
+    /// Failures without a status: `upstream_unreachable`, `upstream_timeout`,
+    /// `upstream_error`.
+    pub failures: Vec<String>,
+}
+
+impl RetryOn {
+    /// Whether an upstream answer with `status` is tried again.
+    pub fn status(&self, status: u16) -> bool {
+        self.statuses.contains(&status) || self.classes.contains(&(status / 100))
+    }
+
+    /// Whether a failure without an answer (`reason`) is tried again.
+    pub fn failure(&self, reason: &str) -> bool {
+        self.failures.iter().any(|f| f == reason)
+    }
 }
 
 /// Per-route settings of the presets that need more than secrets.

@@ -32,6 +32,26 @@ fn route_json(cfg: &RouteConfig) -> serde_json::Value {
             "shared": r.shared,
         })
     });
+    let delivery = match cfg.delivery.buffered() {
+        None => json!("sync"),
+        Some(b) => json!({
+            "mode": "buffered",
+            "targets": b.targets.iter().map(|t| json!({
+                "name": t.name,
+                "upstream": t.upstream.to_string(),
+                "events": t.events,
+            })).collect::<Vec<_>>(),
+            "upstream_concurrency": b.upstream_concurrency,
+            "max_queued": b.max_queued,
+            "retry": {
+                "initial": duration(b.retry.initial),
+                "max_delay": duration(b.retry.max_delay),
+                "multiplier": b.retry.multiplier,
+                "max_attempts": b.retry.max_attempts,
+                "max_age": duration(b.retry.max_age),
+            },
+        }),
+    };
     json!({
         "name": cfg.name,
         "path": cfg.path,
@@ -47,6 +67,7 @@ fn route_json(cfg: &RouteConfig) -> serde_json::Value {
         "timeout": duration(cfg.timeout),
         "max_body": format_size(cfg.max_body),
         "secrets": cfg.secret_labels.iter().map(|l| json!({ "id": l, "value": "[redacted]" })).collect::<Vec<_>>(),
+        "delivery": delivery,
     })
 }
 

@@ -18,14 +18,26 @@ pub(crate) fn route_lines(config: &Config) -> Vec<String> {
         .routes
         .iter()
         .map(|r| {
-            format!(
+            let mut line = format!(
                 "route {} path={} provider={} upstream={} checks={}",
                 r.name,
                 r.path,
                 r.provider,
                 r.upstream,
                 checks(r).join(",")
-            )
+            );
+            if let Some(b) = r.delivery.buffered() {
+                let targets: Vec<String> = b
+                    .targets
+                    .iter()
+                    .map(|t| match t.events.is_empty() {
+                        true => format!("{}={}", t.name, t.upstream),
+                        false => format!("{}={}[{}]", t.name, t.upstream, t.events.join("|")),
+                    })
+                    .collect();
+                line.push_str(&format!(" delivery=buffered targets={}", targets.join(",")));
+            }
+            line
         })
         .collect()
 }

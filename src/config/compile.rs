@@ -13,6 +13,7 @@ use std::time::Duration;
 use http::HeaderName;
 use ipnet::IpNet;
 
+mod delivery;
 mod parse;
 mod provider;
 mod route;
@@ -128,10 +129,11 @@ pub fn compile_route(path: &Path, name: &str) -> Result<Arc<RouteConfig>, Compil
     let server = cx.server(&raw.server);
     let dedup = cx.dedup(&raw.dedup);
     let journal = cx.journal(&raw.journal);
+    let queue = cx.queue(&raw.queue);
     // Keep only this route's problems.
     let ours = |e: &ConfigError| e.path == at || e.path.starts_with(&format!("{at}."));
     cx.errors.retain(ours);
-    let route = cx.route(&at, &raw.route[index], &server, &dedup, &journal);
+    let route = cx.route(&at, &raw.route[index], &server, &dedup, &journal, &queue);
     match route {
         Some(route) if cx.errors.is_empty() => Ok(Arc::new(route)),
         _ => {
@@ -363,6 +365,7 @@ impl Compiler {
         let dedup = self.dedup(&raw.dedup);
         let storage = self.storage(&raw.storage);
         let journal = self.journal(&raw.journal);
+        let queue = self.queue(&raw.queue);
         let mut routes = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut paths: HashMap<String, usize> = HashMap::new();
@@ -387,7 +390,7 @@ impl Compiler {
                     );
                 }
             }
-            if let Some(route) = self.route(&at, r, &server, &dedup, &journal) {
+            if let Some(route) = self.route(&at, r, &server, &dedup, &journal, &queue) {
                 routes.push(Arc::new(route));
             }
         }
@@ -398,6 +401,7 @@ impl Compiler {
             dedup,
             storage,
             journal,
+            queue,
             routes,
             warnings: std::mem::take(&mut self.warnings),
         })

@@ -51,3 +51,28 @@ pub const PLAID_API_BASE: &str = "https://production.plaid.com";
 pub const SNS_CERT_HOSTS: &[&str] = &["sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"];
 /// How long the SNS subscription confirmation (a GET of `SubscribeURL`) may take.
 pub const SNS_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+/// `[queue] visibility_timeout`.
+pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
+/// A buffered route's `retry.initial`.
+pub const RETRY_INITIAL: Duration = Duration::from_secs(1);
+/// A buffered route's `retry.max_delay`.
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(600);
+/// A buffered route's `retry.multiplier`.
+pub const RETRY_MULTIPLIER: f64 = 2.0;
+/// A buffered route's `retry.max_attempts`.
+pub const RETRY_MAX_ATTEMPTS: u32 = 25;
+/// A buffered route's `retry.max_age`.
+pub const RETRY_MAX_AGE: Duration = Duration::from_secs(72 * 3600);
+/// A buffered route's `retry_on`.
+pub const RETRY_ON: &[&str] = &[
+    "5xx",
+    "429",
+    "408",
+    "upstream_unreachable",
+    "upstream_timeout",
+    "upstream_error",
+];
+/// A buffered route's `upstream_concurrency`.
+pub const UPSTREAM_CONCURRENCY: usize = 16;
+/// A buffered route's `max_queued`.
+pub const MAX_QUEUED: u64 = 1_000_000;

@@ -32,6 +32,9 @@ pub struct RawConfig {
     /// `[journal]`.
     #[serde(default)]
     pub journal: RawJournal,
+    /// `[queue]`.
+    #[serde(default)]
+    pub queue: RawQueue,
     /// `[[route]]`.
     #[serde(default)]
     pub route: Vec<RawRoute>,
@@ -96,6 +99,31 @@ pub struct RawJournal {
     pub max_stored_body: Option<String>,
 }
 
+/// `[queue]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawQueue {
+    pub visibility_timeout: Option<String>,
+}
+
+/// A buffered route's `retry = { initial, max_delay, multiplier, max_attempts, max_age }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRetry {
+    pub initial: Option<String>,
+    pub max_delay: Option<String>,
+    pub multiplier: Option<f64>,
+    pub max_attempts: Option<i64>,
+    pub max_age: Option<String>,
+}
+
+/// One `[[route.targets]]` of a fan-out route.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTarget {
+    pub name: Option<String>,
+    pub upstream: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub upstream_tls: Option<RawUpstreamTls>,
+}
+
 /// A route's `journal = false | { bodies, redact_headers, redact_json }`.
 #[derive(Debug)]
 pub enum RawRouteJournal {
@@ -156,6 +184,13 @@ pub struct RawRoute {
     pub legacy_sha1: Option<bool>,
     pub upstream_tls: Option<RawUpstreamTls>,
     pub journal: Option<RawRouteJournal>,
+    pub delivery: Option<String>,
+    pub retry: Option<RawRetry>,
+    pub retry_on: Option<Vec<String>>,
+    pub upstream_concurrency: Option<i64>,
+    pub max_queued: Option<i64>,
+    pub targets: Option<Vec<RawTarget>>,
+    pub event: Option<String>,
     pub verify: Option<RawVerify>,
     pub meta: Option<RawMeta>,
     pub sns: Option<RawSns>,

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use http::{HeaderValue, Method, Uri};
 
+use super::delivery::RouteBasics;
 use super::Compiler;
-use crate::config::raw::{RawDedupSetting, RawRoute, RawRouteJournal};
+use crate::config::raw::{RawDedupSetting, RawRoute, RawRouteJournal, RawUpstreamTls};
 use crate::config::{defaults, suggest};
 use crate::config::{
-    DedupConfig, DedupKeyConfig, DedupSource, ForwardHeaders, JournalConfig, RateLimitBy,
-    RateLimitConfig, RouteConfig, RouteJournal, ServerConfig, StoreKind, Window,
+    DedupConfig, DedupKeyConfig, DedupSource, ForwardHeaders, JournalConfig, QueueConfig,
+    RateLimitBy, RateLimitConfig, RouteConfig, RouteJournal, ServerConfig, StoreKind, Window,
 };
 use crate::outbound::tls::{client_config, TlsClientFiles};
 use crate::secret::Secret;
@@ -46,6 +47,7 @@ impl Compiler {
         server: &ServerConfig,
         dedup_cfg: &DedupConfig,
         journal: &JournalConfig,
+        queue: &QueueConfig,
     ) -> Option<RouteConfig> {
         let errors_before = self.errors.len();
         let name = match r.name.as_deref() {
@@ -103,7 +105,12 @@ impl Compiler {
             Some(p) => p.to_owned(),
         };
         let methods = self.methods(at, r.methods.as_deref());
-        let upstream = self.upstream(at, r.upstream.as_deref());
+        // A fan-out route's upstreams are its targets (compiled with the delivery mode).
+        let upstream = if Self::fans_out(r) {
+            None
+        } else {
+            self.upstream(at, r.upstream.as_deref())
+        };
         let upstream_tls = self.upstream_tls(at, r, upstream.as_ref());
 
         let provider = r.provider.clone().unwrap_or_else(|| "generic".to_owned());
@@ -182,6 +189,25 @@ impl Compiler {
         );
         let forward_headers = self.forward_headers(at, r);
         let route_journal = self.route_journal(at, r, journal);
+        let event = self.event_source(at, r, preset.as_ref().and_then(|p| p.event.clone()));
+        let delivery = self.delivery(
+            at,
+            r,
+            RouteBasics {
+                upstream: upstream.as_ref(),
+                upstream_tls: upstream_tls.clone(),
+                timeout,
+                visibility_timeout: queue.visibility_timeout,
+                event: event.as_ref(),
+            },
+        );
+        // What sync paths (replays) send to: the route's upstream, or its first target.
+        let upstream = upstream.or_else(|| {
+            delivery
+                .buffered()
+                .and_then(|b| b.targets.first())
+                .map(|t| t.upstream.clone())
+        });
 
         if self.errors.len() > errors_before {
             return None;
@@ -213,6 +239,8 @@ impl Compiler {
             verifier,
             handshake: defaults.handshake,
             provider_settings,
+            event,
+            delivery,
         })
     }
 
@@ -243,7 +271,7 @@ impl Compiler {
             .collect()
     }
 
-    fn upstream(&mut self, at: &str, raw: Option<&str>) -> Option<Uri> {
+    pub(super) fn upstream(&mut self, at: &str, raw: Option<&str>) -> Option<Uri> {
         let path = format!("{at}.upstream");
         let Some(s) = raw else {
             self.error(&path, "is required".to_owned());
@@ -274,9 +302,18 @@ impl Compiler {
         r: &RawRoute,
         upstream: Option<&Uri>,
     ) -> Option<Arc<rustls::ClientConfig>> {
+        self.upstream_tls_at(at, r.upstream_tls.as_ref(), upstream)
+    }
+
+    /// [`Self::upstream_tls`] for a route or one of its targets (`at`).
+    pub(super) fn upstream_tls_at(
+        &mut self,
+        at: &str,
+        raw: Option<&RawUpstreamTls>,
+        upstream: Option<&Uri>,
+    ) -> Option<Arc<rustls::ClientConfig>> {
         let path = format!("{at}.upstream_tls");
         let https = upstream.is_some_and(|u| u.scheme_str() == Some("https"));
-        let raw = r.upstream_tls.as_ref();
         if !https {
             if raw.is_some() && upstream.is_some() {
                 self.error(&path, "applies to https:// upstreams only".to_owned());

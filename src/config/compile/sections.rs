@@ -1,10 +1,11 @@
-//! The top-level sections: `[server]`, `[admin]`, `[dedup]`, `[storage]`, `[journal]`.
+//! The top-level sections: `[server]`, `[admin]`, `[dedup]`, `[storage]`, `[journal]`,
+//! `[queue]`.
 
 use super::Compiler;
-use crate::config::raw::{RawAdmin, RawDedup, RawJournal, RawServer, RawStorage};
+use crate::config::raw::{RawAdmin, RawDedup, RawJournal, RawQueue, RawServer, RawStorage};
 use crate::config::{
     defaults, suggest, AdminConfig, BodyPolicy, DedupConfig, JournalConfig, OnStoreError,
-    ServerConfig, StorageBackend, StorageConfig, StoreKind,
+    QueueConfig, ServerConfig, StorageBackend, StorageConfig, StoreKind,
 };
 use crate::secret::Secret;
 use crate::transport::tls::{self, TlsFiles};
@@ -239,6 +240,16 @@ impl Compiler {
             }
         };
         StorageConfig { backend }
+    }
+
+    pub(super) fn queue(&mut self, raw: &RawQueue) -> QueueConfig {
+        QueueConfig {
+            visibility_timeout: self.nonzero_duration(
+                "queue.visibility_timeout",
+                raw.visibility_timeout.as_deref(),
+                defaults::VISIBILITY_TIMEOUT,
+            ),
+        }
     }
 
     pub(super) fn journal(&mut self, raw: &RawJournal) -> JournalConfig {
