@@ -60,6 +60,8 @@ fn entry(n: usize, now_us: i64) -> StoredEntry {
         key_id: Some("0".into()),
         diagnosis: None,
         verified: true,
+        attempt: None,
+        target: None,
     }
 }
 

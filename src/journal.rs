@@ -67,6 +67,10 @@ pub(crate) struct Draft {
     pub refused_headers: Option<HeaderMap>,
     /// Whether to store it (`false`: only diagnose it, the route is not journaled).
     pub store: bool,
+    /// A buffered route's delivery attempt: its number (from 1).
+    pub attempt: Option<u32>,
+    /// And the target it went to.
+    pub target: Option<String>,
 }
 
 /// The handle the front submits drafts through.

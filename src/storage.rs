@@ -17,6 +17,7 @@
 pub mod journal;
 pub mod migrations;
 pub mod postgres;
+pub mod queue;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -84,7 +85,12 @@ pub(crate) use with_pool;
 /// The open storage.
 #[derive(Debug)]
 pub struct Storage {
+    /// Reads.
     pool: Pool,
+    /// Writes. SQLite: one connection, so writers queue in the pool (in order, without
+    /// SQLite's sleeping busy handler) instead of contending for the file's write lock;
+    /// PostgreSQL: the same pool as `pool`.
+    writer: Pool,
     /// The schema version found before migrating, set once the schema is known to be
     /// current (at once for SQLite; on the first successful connection for a PostgreSQL
     /// that was down at start).
@@ -106,19 +112,29 @@ impl Storage {
     /// first answers.
     pub async fn open(backend: &StorageBackend) -> Result<Self, StorageError> {
         let storage = match backend {
-            StorageBackend::Sqlite { path } => Storage {
-                pool: Pool::Sqlite(sqlite::open(path).await.map_err(|source| {
-                    StorageError::CannotOpen {
-                        path: path.clone(),
-                        source,
-                    }
-                })?),
-                migrated: OnceCell::new(),
-            },
-            StorageBackend::Postgres { url } => Storage {
-                pool: Pool::Postgres(postgres::open_lazy(url)?),
-                migrated: OnceCell::new(),
-            },
+            StorageBackend::Sqlite { path } => {
+                let cannot = |source| StorageError::CannotOpen {
+                    path: path.clone(),
+                    source,
+                };
+                let writer = sqlite::open_writer(path).await.map_err(cannot)?;
+                let pool = sqlite::open_readers(path).await.map_err(cannot)?;
+                // Beside the writer, not on its one connection: writes go on meanwhile.
+                tokio::spawn(sqlite::checkpoint_loop(pool.clone()));
+                Storage {
+                    pool: Pool::Sqlite(pool),
+                    writer: Pool::Sqlite(writer),
+                    migrated: OnceCell::new(),
+                }
+            }
+            StorageBackend::Postgres { url } => {
+                let pool = Pool::Postgres(postgres::open_lazy(url)?);
+                Storage {
+                    writer: pool.clone(),
+                    pool,
+                    migrated: OnceCell::new(),
+                }
+            }
         };
         match storage.ready().await {
             Ok(()) => {}
@@ -147,7 +163,7 @@ impl Storage {
     /// Makes sure the schema is current, migrating it the first time this succeeds.
     pub(crate) async fn ready(&self) -> Result<(), StorageError> {
         self.migrated
-            .get_or_try_init(|| timed(migrations::run(&self.pool)))
+            .get_or_try_init(|| timed(migrations::run(&self.writer)))
             .await
             .map(drop)
     }
@@ -165,5 +181,10 @@ impl Storage {
     /// The pool, for the statements of the submodules.
     pub(crate) fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The pool for writes.
+    pub(crate) fn writer(&self) -> &Pool {
+        &self.writer
     }
 }

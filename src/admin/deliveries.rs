@@ -85,6 +85,11 @@ fn entry_json(e: &StoredEntry, whole: bool, replays: &[ReplayRecord]) -> Value {
         "diagnosis": e.diagnosis,
         "verified": e.verified,
     });
+    // A buffered route's delivery attempt: which one, to which target.
+    if e.attempt.is_some() || e.target.is_some() {
+        v["attempt"] = json!(e.attempt);
+        v["target"] = json!(e.target);
+    }
     if whole {
         v["headers"] = json!(e
             .headers

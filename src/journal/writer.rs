@@ -256,5 +256,7 @@ fn entry(draft: Draft, diagnosis: Option<Hint>) -> StoredEntry {
         key_id: draft.key.and_then(|k| route.secret_labels.get(k).cloned()),
         diagnosis: diagnosis.map(|h| h.as_str().to_owned()),
         verified,
+        attempt: draft.attempt.map(i64::from),
+        target: draft.target,
     }
 }

@@ -58,6 +58,10 @@ pub struct StoredEntry {
     /// The request passed the signature and timestamp checks (replays need this, or
     /// `reverify`).
     pub verified: bool,
+    /// A buffered route's delivery attempt: its number (from 1).
+    pub attempt: Option<i64>,
+    /// And the target it went to.
+    pub target: Option<String>,
 }
 
 impl StoredEntry {
@@ -125,12 +129,13 @@ pub struct Pruned {
 const COLUMNS: &str =
     "id, request_id, received_at, route, method, path, client_ip, headers, body, \
      body_size, body_sha256, truncated, body_redacted, outcome, reason, status, upstream_status, \
-     upstream_ms, dedup_id, key_id, diagnosis, verified";
+     upstream_ms, dedup_id, key_id, diagnosis, verified, attempt, target";
 /// The same without headers and body, for listings.
 const LIST_COLUMNS: &str = "id, request_id, received_at, route, method, path, client_ip, \
      '[]' AS headers, NULL AS body, body_size, body_sha256, truncated, body_redacted, outcome, \
-     reason, status, upstream_status, upstream_ms, dedup_id, key_id, diagnosis, verified";
-/// Rows per `INSERT` statement: 23 parameters each, well under both engines' limits
+     reason, status, upstream_status, upstream_ms, dedup_id, key_id, diagnosis, verified, \
+     attempt, target";
+/// Rows per `INSERT` statement: 25 parameters each, well under both engines' limits
 /// (SQLite 32 766, PostgreSQL 65 535).
 const ROWS_PER_INSERT: usize = 256;
 /// How many expired entries one prune statement removes (bounded work per statement).
@@ -167,6 +172,8 @@ macro_rules! entry {
             key_id: row.try_get("key_id")?,
             diagnosis: row.try_get("diagnosis")?,
             verified: row.try_get::<i64, _>("verified")? != 0,
+            attempt: row.try_get("attempt")?,
+            target: row.try_get("target")?,
         }
     }};
 }
@@ -215,7 +222,7 @@ impl Storage {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|err| StorageError::Corrupt(err.to_string()))?;
             let rows: Vec<_> = entries.iter().zip(&headers).collect();
-            with_pool!(self.pool(), p => {
+            with_pool!(self.writer(), p => {
                 let mut tx = p.begin().await?;
                 // Many rows per statement: the statement, not the row, is what costs.
                 for chunk in rows.chunks(ROWS_PER_INSERT) {
@@ -223,7 +230,7 @@ impl Storage {
                         "INSERT INTO journal (id, request_id, received_at, route, method, path, \
                          client_ip, headers, body, body_size, body_sha256, truncated, body_redacted, \
                          outcome, reason, status, upstream_status, upstream_ms, dedup_id, key_id, \
-                         diagnosis, verified, stored_bytes) ",
+                         diagnosis, verified, stored_bytes, attempt, target) ",
                     );
                     insert.push_values(chunk, |mut row, (e, headers)| {
                         row.push_bind(&e.id)
@@ -248,7 +255,9 @@ impl Storage {
                             .push_bind(&e.key_id)
                             .push_bind(&e.diagnosis)
                             .push_bind(i64::from(e.verified))
-                            .push_bind(e.stored_bytes());
+                            .push_bind(e.stored_bytes())
+                            .push_bind(e.attempt)
+                            .push_bind(&e.target);
                     });
                     insert.build().execute(&mut *tx).await?;
                 }
@@ -314,7 +323,7 @@ impl Storage {
     pub async fn add_replay(&self, r: &ReplayRecord) -> Result<(), StorageError> {
         self.ready().await?;
         timed(async {
-            with_pool!(self.pool(), p => {
+            with_pool!(self.writer(), p => {
                 sqlx::query(
                     "INSERT INTO replays (id, entry_id, at, reverified, upstream_status, error) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -384,7 +393,7 @@ impl Storage {
         let mut pruned = Pruned::default();
         loop {
             let n = timed(async {
-                with_pool!(self.pool(), p => {
+                with_pool!(self.writer(), p => {
                     let done = sqlx::query(
                         "DELETE FROM journal WHERE id IN (SELECT id FROM journal \
                          WHERE received_at < $1 ORDER BY id LIMIT $2)",
@@ -407,7 +416,7 @@ impl Storage {
             // The oldest entries whose sizes add up to what is over, at least one.
             let over = i64::try_from(bytes - max_bytes).unwrap_or(i64::MAX);
             let n = timed(async {
-                with_pool!(self.pool(), p => {
+                with_pool!(self.writer(), p => {
                     let rows = sqlx::query(
                         "SELECT id, stored_bytes FROM journal ORDER BY id LIMIT $1",
                     )
@@ -443,7 +452,7 @@ impl Storage {
         if pruned.expired + pruned.over_size > 0 {
             // An entry's replays go with it.
             timed(async {
-                with_pool!(self.pool(), p => {
+                with_pool!(self.writer(), p => {
                     sqlx::query(
                         "DELETE FROM replays WHERE NOT EXISTS \
                          (SELECT 1 FROM journal WHERE journal.id = replays.entry_id)",
@@ -461,7 +470,7 @@ impl Storage {
 
     /// Gives freed pages back to the file system (SQLite; PostgreSQL's autovacuum does it).
     async fn reclaim_space(&self) {
-        if let super::Pool::Sqlite(p) = self.pool() {
+        if let super::Pool::Sqlite(p) = self.writer() {
             if let Err(e) = sqlx::query("PRAGMA incremental_vacuum").execute(p).await {
                 tracing::debug!(error = %e, "incremental vacuum failed");
             }

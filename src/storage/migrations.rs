@@ -18,9 +18,10 @@ struct Migration {
 }
 
 /// Every migration, in order. Append only: a released step never changes.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: r"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: r"
 CREATE TABLE journal (
   id TEXT PRIMARY KEY,
   request_id TEXT NOT NULL,
@@ -59,7 +60,7 @@ CREATE TABLE replays (
 );
 CREATE INDEX replays_entry ON replays (entry_id);
 ",
-    postgres: r"
+        postgres: r"
 CREATE TABLE journal (
   id TEXT PRIMARY KEY,
   request_id TEXT NOT NULL,
@@ -98,7 +99,76 @@ CREATE TABLE replays (
 );
 CREATE INDEX replays_entry ON replays (entry_id);
 ",
-}];
+    },
+    // The delivery queue of buffered routes (CONTRACT §10): one row per delivery and
+    // target, deleted once delivered, kept as a dead letter when it cannot be; journal
+    // entries of delivery attempts say which attempt and target they were.
+    Migration {
+        version: 2,
+        sqlite: r"
+CREATE TABLE queue (
+  id TEXT PRIMARY KEY,
+  route TEXT NOT NULL,
+  target TEXT NOT NULL,
+  delivery_id TEXT,
+  request_id TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  headers TEXT NOT NULL,
+  body BLOB NOT NULL,
+  client_ip TEXT NOT NULL,
+  peer_ip TEXT NOT NULL,
+  peer_trusted BIGINT NOT NULL,
+  https BIGINT NOT NULL,
+  received_at BIGINT NOT NULL,
+  state TEXT NOT NULL,
+  attempts BIGINT NOT NULL,
+  next_attempt_at BIGINT NOT NULL,
+  claimed_by TEXT,
+  claimed_until BIGINT,
+  last_status BIGINT,
+  last_error TEXT,
+  dead_at BIGINT,
+  dead_reason TEXT
+);
+CREATE INDEX queue_due ON queue (state, route, target, next_attempt_at);
+CREATE INDEX queue_dead ON queue (state, dead_at);
+ALTER TABLE journal ADD COLUMN attempt BIGINT;
+ALTER TABLE journal ADD COLUMN target TEXT;
+",
+        postgres: r"
+CREATE TABLE queue (
+  id TEXT PRIMARY KEY,
+  route TEXT NOT NULL,
+  target TEXT NOT NULL,
+  delivery_id TEXT,
+  request_id TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  headers TEXT NOT NULL,
+  body BYTEA NOT NULL,
+  client_ip TEXT NOT NULL,
+  peer_ip TEXT NOT NULL,
+  peer_trusted BIGINT NOT NULL,
+  https BIGINT NOT NULL,
+  received_at BIGINT NOT NULL,
+  state TEXT NOT NULL,
+  attempts BIGINT NOT NULL,
+  next_attempt_at BIGINT NOT NULL,
+  claimed_by TEXT,
+  claimed_until BIGINT,
+  last_status BIGINT,
+  last_error TEXT,
+  dead_at BIGINT,
+  dead_reason TEXT
+);
+CREATE INDEX queue_due ON queue (state, route, target, next_attempt_at);
+CREATE INDEX queue_dead ON queue (state, dead_at);
+ALTER TABLE journal ADD COLUMN attempt BIGINT;
+ALTER TABLE journal ADD COLUMN target TEXT;
+",
+    },
+];
 
 /// The newest schema this binary knows.
 pub fn latest() -> i64 {
