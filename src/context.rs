@@ -67,6 +67,10 @@ pub(crate) struct UpstreamAccepted;
 #[derive(Debug, Clone)]
 pub(crate) struct ReplayOf(pub String);
 
+/// On a queued delivery's attempt: its number, from 1 (`X-Hookwall-Attempt`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attempt(pub u32);
+
 /// On a response: why the upstream gave no answer (kind and address), for the log line.
 #[derive(Debug, Clone)]
 pub(crate) struct UpstreamFailure(pub String);
@@ -82,6 +86,10 @@ pub(crate) enum Outcome {
     Rejected(Rejection),
     /// A provider handshake answered by the gateway.
     Handshake,
+    /// Written to a buffered route's queue: `202`, delivered later.
+    Queued,
+    /// Verified, but no target's event filter wanted it: `200 ignored`.
+    Ignored,
 }
 
 impl Outcome {
@@ -92,6 +100,8 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Rejected(_) => "rejected",
             Outcome::Handshake => "handshake",
+            Outcome::Queued => "queued",
+            Outcome::Ignored => "ignored",
         }
     }
 }

@@ -101,6 +101,11 @@ rejections! {
     TopicNotAllowed => "topic_not_allowed", FORBIDDEN;
     /// The SNS subscription could not be confirmed (SubscribeURL failed); SNS retries.
     ConfirmationFailed => "confirmation_failed", BAD_GATEWAY;
+    /// A buffered route could not write the delivery to its queue (storage down or slow);
+    /// nothing was accepted, the provider retries.
+    QueueUnavailable => "queue_unavailable", SERVICE_UNAVAILABLE;
+    /// A buffered route's queue holds `max_queued` deliveries; the provider retries.
+    QueueFull => "queue_full", SERVICE_UNAVAILABLE;
 }
 
 impl Rejection {
@@ -111,7 +116,8 @@ impl Rejection {
         match self {
             Rejection::Overloaded => Some(1),
             Rejection::RateLimited(wait) | Rejection::InFlight(wait) => Some(ceil(wait)),
-            Rejection::DedupUnavailable => Some(5),
+            Rejection::DedupUnavailable | Rejection::QueueUnavailable => Some(5),
+            Rejection::QueueFull => Some(30),
             Rejection::KeyUnavailable => Some(
                 crate::verify::fetched_keys::FAILURE_BACKOFF
                     .as_secs()
@@ -157,6 +163,8 @@ mod tests {
             Rejection::HandshakeRefused,
             Rejection::TopicNotAllowed,
             Rejection::ConfirmationFailed,
+            Rejection::QueueUnavailable,
+            Rejection::QueueFull,
         ];
         for (i, r) in all.iter().enumerate() {
             assert_eq!(r.index(), i);

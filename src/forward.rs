@@ -24,7 +24,7 @@ use http_body_util::Full;
 use tower::Service;
 
 use crate::context::{
-    DeliveryId, Outcome, ReplayOf, RequestContext, UpstreamAccepted, UpstreamFailure,
+    Attempt, DeliveryId, Outcome, ReplayOf, RequestContext, UpstreamAccepted, UpstreamFailure,
 };
 use crate::error::Rejection;
 use crate::layers::body_limit::{read_capped, ReadError};
@@ -52,6 +52,7 @@ const X_HOOKWALL_ROUTE: HeaderName = HeaderName::from_static("x-hookwall-route")
 const X_HOOKWALL_VERIFIED: HeaderName = HeaderName::from_static("x-hookwall-verified");
 const X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookwall-delivery-id");
 const X_HOOKWALL_REPLAY_OF: HeaderName = HeaderName::from_static("x-hookwall-replay-of");
+const X_HOOKWALL_ATTEMPT: HeaderName = HeaderName::from_static("x-hookwall-attempt");
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -246,6 +247,7 @@ impl Upstream {
         let ctx = req.extensions().get::<RequestContext>().cloned();
         let delivery = req.extensions().get::<DeliveryId>().cloned();
         let replay_of = req.extensions().get::<ReplayOf>().cloned();
+        let attempt = req.extensions().get::<Attempt>().copied();
         let len = req.body().len();
         // HTTP/2 carries the host as the URI's authority, not a Host header.
         let authority = req
@@ -295,6 +297,9 @@ impl Upstream {
             if let Ok(v) = HeaderValue::from_str(&entry) {
                 h.insert(X_HOOKWALL_REPLAY_OF, v);
             }
+        }
+        if let Some(Attempt(n)) = attempt {
+            h.insert(X_HOOKWALL_ATTEMPT, HeaderValue::from(n));
         }
         for (name, value) in &self.add {
             h.insert(name.clone(), value.clone());

@@ -196,6 +196,8 @@ fn journal_draft(
         key: record.key.get().copied(),
         refused_headers,
         store,
+        attempt: None,
+        target: None,
     });
 }
 

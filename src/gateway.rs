@@ -22,6 +22,7 @@ use crate::dedup::{DedupStore, Stores};
 use crate::journal::replay::Jobs;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
+use crate::queue::{Queue, QueueSlot};
 use crate::stack::Shared;
 use crate::storage::Storage;
 use crate::transport::tls::Termination;
@@ -92,6 +93,7 @@ impl Gateway {
             redis: stores.redis,
             metrics: Arc::new(Metrics::default()),
             clock,
+            queue: QueueSlot::default(),
         };
         let tls = match &config.server.tls {
             Some((_, key)) => Some(Termination::new(key.clone())?),
@@ -128,6 +130,69 @@ impl Gateway {
             self.shared.metrics.clone(),
             shutdown,
         ))
+    }
+
+    /// Starts buffered delivery on the attached storage (on the calling runtime): the
+    /// committer, the dispatcher, the queue counter and, on PostgreSQL, the listener that
+    /// wakes the dispatcher when another instance queues. `stop` ends claiming; attempts in
+    /// flight are then left to [`Self::drain_queue`]. `false` without storage.
+    pub async fn start_queue(self: &Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) -> bool {
+        let Some(storage) = self.storage.get().cloned() else {
+            return false;
+        };
+        if storage.backend() == "sqlite" {
+            // One process owns an SQLite file: claims left by its previous run are void.
+            match storage.release_claims(None).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    reclaimed = n,
+                    "deliveries claimed by the previous run are queued again"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "claims of the previous run not given back; they expire after the visibility timeout")
+                }
+            }
+        }
+        let queue = Queue::start(storage.clone());
+        if self.shared.queue.set(queue.clone()).is_err() {
+            return true;
+        }
+        tokio::spawn(crate::queue::worker::dispatch(
+            self.clone(),
+            queue.clone(),
+            stop.clone(),
+        ));
+        tokio::spawn(crate::queue::stats::run(
+            self.clone(),
+            queue.clone(),
+            stop.clone(),
+        ));
+        let listener = queue.clone();
+        tokio::spawn(async move {
+            listener
+                .storage
+                .listen_for_queued(|| listener.wake.notify_one(), stop)
+                .await;
+        });
+        true
+    }
+
+    /// After claiming stopped: waits (at most `grace`) for delivery attempts in flight,
+    /// and queues again what did not finish.
+    pub async fn drain_queue(&self, grace: std::time::Duration) {
+        if let Some(queue) = self.queue() {
+            crate::queue::worker::drain(queue, grace).await;
+        }
+    }
+
+    /// The running queue, once started.
+    pub(crate) fn queue(&self) -> Option<&Arc<Queue>> {
+        self.shared.queue.get()
+    }
+
+    /// The journal, once attached.
+    pub(crate) fn journal(&self) -> Option<&Journal> {
+        self.journal.get()
     }
 
     /// The storage, if attached.

@@ -43,6 +43,7 @@ pub(crate) mod journal;
 pub mod layers;
 pub mod metrics;
 pub(crate) mod outbound;
+pub(crate) mod queue;
 pub(crate) mod redis_client;
 pub(crate) mod respond;
 pub(crate) mod router;

@@ -14,8 +14,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 pub mod journal;
+pub mod queue;
 
 pub use journal::JournalMetrics;
+pub use queue::QueueMetrics;
 
 use crate::context::Outcome;
 use crate::error::{Rejection, REASON_COUNT};
@@ -93,6 +95,8 @@ pub struct Metrics {
     pub dedup_entries: Gauge,
     /// The journal's families.
     pub journal: JournalMetrics,
+    /// The delivery queue's families.
+    pub queue: QueueMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -197,6 +201,7 @@ impl Default for Metrics {
             last_reload_success.clone(),
         );
         let journal = JournalMetrics::register(&mut registry);
+        let queue = QueueMetrics::register(&mut registry);
         for result in ["ok", "error"] {
             drop(
                 config_reloads
@@ -219,6 +224,7 @@ impl Default for Metrics {
             last_reload_success,
             dedup_entries,
             journal,
+            queue,
         }
     }
 }
@@ -307,6 +313,8 @@ impl Metrics {
                 outcome("duplicate"),
                 outcome("rejected"),
                 outcome("handshake"),
+                outcome("queued"),
+                outcome("ignored"),
             ],
             rejections: std::array::from_fn(|i| {
                 self.rejections
@@ -351,7 +359,7 @@ impl Metrics {
 /// One route's metric handles; cloning none of them allocates.
 #[derive(Debug)]
 pub struct RouteMetrics {
-    requests: [Counter; 4],
+    requests: [Counter; 6],
     rejections: [Counter; REASON_COUNT],
     upstream_class: [Counter; 4],
     /// Whole-request latency.
@@ -385,6 +393,8 @@ impl RouteMetrics {
                 2
             }
             Outcome::Handshake => 3,
+            Outcome::Queued => 4,
+            Outcome::Ignored => 5,
         };
         self.requests[i].inc();
     }

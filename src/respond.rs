@@ -76,6 +76,26 @@ pub(crate) fn duplicate(request_id: &str) -> HttpResponse {
     json(StatusCode::OK, body, Outcome::Duplicate)
 }
 
+/// The answer of a buffered route once the delivery is on disk: 202, delivered later.
+pub(crate) fn queued(request_id: &str, delivery_id: Option<&str>) -> HttpResponse {
+    let delivery = delivery_id.map_or_else(|| "null".to_owned(), quoted);
+    let body = format!(
+        "{{\"status\":\"queued\",\"request_id\":{},\"delivery_id\":{delivery}}}",
+        quoted(request_id)
+    );
+    json(StatusCode::ACCEPTED, body, Outcome::Queued)
+}
+
+/// The answer for a verified delivery no target wants (event filters): 200, so the
+/// provider does not retry it.
+pub(crate) fn ignored(request_id: &str) -> HttpResponse {
+    let body = format!(
+        "{{\"status\":\"ignored\",\"request_id\":{}}}",
+        quoted(request_id)
+    );
+    json(StatusCode::OK, body, Outcome::Ignored)
+}
+
 /// A provider handshake answered by the gateway itself (counted as outcome `handshake`).
 pub(crate) fn handshake(
     status: StatusCode,

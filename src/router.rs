@@ -51,6 +51,11 @@ impl Routes {
         self.by_path.values().find(|r| r.config.name == name)
     }
 
+    /// Every route, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.by_path.values()
+    }
+
     /// Routes in config order.
     pub fn in_order(&self) -> Vec<&Arc<Route>> {
         self.config

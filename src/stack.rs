@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http::Request;
 use hyper::body::Incoming;
-use tower::util::BoxCloneSyncService;
+use tower::util::{BoxCloneSyncService, Either};
 use tower::ServiceBuilder;
 
 use crate::clock::Clock;
@@ -25,6 +25,8 @@ use crate::layers::{
     TimestampLayer, TimestampWindow, Verification,
 };
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::queue::accept::Accept;
+use crate::queue::QueueSlot;
 use crate::respond::HttpResponse;
 use crate::verify::presets::HandshakeKind;
 
@@ -42,6 +44,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Wall clock for timestamp windows.
     pub clock: Arc<dyn Clock>,
+    /// The delivery queue, for buffered routes (set once storage is attached).
+    pub(crate) queue: QueueSlot,
 }
 
 /// A built route.
@@ -57,6 +61,9 @@ pub struct Route {
     pub limiter: Option<(RateLimitConfig, Arc<Limiter>)>,
     /// The upstream the stack forwards to (replays send there directly).
     pub(crate) upstream: Arc<Upstream>,
+    /// A buffered route's targets by name, each with its upstream (the delivery workers
+    /// send there); empty for a sync route.
+    pub(crate) targets: Vec<(String, Arc<Upstream>)>,
 }
 
 /// Builds `cfg`'s stack. `previous` is the limiter of the route with the same name before
@@ -82,28 +89,24 @@ pub(crate) fn build_route(
             (rl.clone(), Arc::new(limiter))
         }
     });
-    let upstream = Arc::new(
-        Upstream::new(
-            UpstreamSettings {
-                url: &cfg.upstream,
-                route: &cfg.name,
-                provider: &cfg.provider,
-                strip: if cfg.forward_headers.strip_signature {
-                    cfg.verifier.signature_headers()
-                } else {
-                    Vec::new()
-                },
-                add: cfg.forward_headers.add.clone(),
-                timeout: cfg.timeout,
-                tls: cfg.upstream_tls.clone(),
-            },
-            metrics.clone(),
-        )
-        .ok_or_else(|| BuildError::Upstream {
-            route: cfg.name.clone(),
-            url: cfg.upstream.to_string(),
-        })?,
-    );
+    let upstream = Arc::new(upstream_for(
+        cfg,
+        &cfg.upstream,
+        cfg.upstream_tls.clone(),
+        &metrics,
+    )?);
+    let targets = match cfg.delivery.buffered() {
+        None => Vec::new(),
+        Some(b) => b
+            .targets
+            .iter()
+            .map(|t| {
+                let up = upstream_for(cfg, &t.upstream, t.upstream_tls.clone(), &metrics)?;
+                shared.metrics.queue.target_series(&cfg.name, &t.name);
+                Ok((t.name.clone(), Arc::new(up)))
+            })
+            .collect::<Result<Vec<_>, BuildError>>()?,
+    };
 
     let verifier = Arc::new(cfg.verifier.clone());
     let settings = HandshakeSettings {
@@ -187,14 +190,53 @@ pub(crate) fn build_route(
                 metrics.clone(),
             )
         }))
-        .service(Forward::new(upstream.clone()));
+        .service(match cfg.delivery.buffered() {
+            // Buffered: the delivery is written to the queue; workers forward it later.
+            Some(b) => Either::Left(Accept::new(
+                &cfg.name,
+                b.clone(),
+                cfg.event.clone(),
+                shared.queue.clone(),
+            )),
+            None => Either::Right(Forward::new(upstream.clone())),
+        });
 
     Ok(Route {
         upstream,
+        targets,
         config: cfg.clone(),
         service: BoxCloneSyncService::new(stack),
         metrics,
         limiter,
+    })
+}
+
+/// The pooled client for one of a route's upstreams (its own, or a target's).
+fn upstream_for(
+    cfg: &RouteConfig,
+    url: &http::Uri,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    metrics: &Arc<RouteMetrics>,
+) -> Result<Upstream, BuildError> {
+    Upstream::new(
+        UpstreamSettings {
+            url,
+            route: &cfg.name,
+            provider: &cfg.provider,
+            strip: if cfg.forward_headers.strip_signature {
+                cfg.verifier.signature_headers()
+            } else {
+                Vec::new()
+            },
+            add: cfg.forward_headers.add.clone(),
+            timeout: cfg.timeout,
+            tls,
+        },
+        metrics.clone(),
+    )
+    .ok_or_else(|| BuildError::Upstream {
+        route: cfg.name.clone(),
+        url: url.to_string(),
     })
 }
 

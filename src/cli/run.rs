@@ -73,6 +73,7 @@ pub(super) async fn run(path: &Path) -> ExitCode {
     let journal = gateway.attach_storage(storage.clone(), async move {
         let _ = drained_rx.await;
     });
+    gateway.start_queue(stop_rx.clone()).await;
     tokio::spawn(crate::journal::retention::run(
         gateway.clone(),
         storage.clone(),
@@ -83,7 +84,18 @@ pub(super) async fn run(path: &Path) -> ExitCode {
         gateway.clone(),
         stopped(stop_rx.clone()),
     ));
+    // Claiming stops with the signal; attempts in flight get the same grace as requests,
+    // at the same time.
+    let queue_drained = {
+        let (gateway, stop) = (gateway.clone(), stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+            stop.await;
+            let grace = gateway.live().config().server.shutdown_grace;
+            gateway.drain_queue(grace).await;
+        })
+    };
     crate::transport::run(proxy, gateway, stopped(stop_rx)).await;
+    let _ = queue_drained.await;
     let _ = drained.send(());
     let _ = admin_task.await;
     // The entries of the last requests, written before exiting.
