@@ -627,6 +627,8 @@ async fn cursor_paging_never_skips_or_repeats_under_concurrent_inserts() {
         key_id: None,
         diagnosis: None,
         verified: true,
+        attempt: None,
+        target: None,
     };
     let base = std::time::SystemTime::now() - Duration::from_secs(3600);
     let old: Vec<_> = (0..300)

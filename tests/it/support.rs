@@ -35,6 +35,8 @@ pub(crate) struct Seen {
     pub(crate) uri: http::Uri,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// When it arrived.
+    pub(crate) at: std::time::Instant,
 }
 
 /// How the upstream answers.
@@ -43,6 +45,8 @@ pub(crate) struct Behaviour {
     pub(crate) status: StatusCode,
     pub(crate) body: &'static str,
     pub(crate) delay: Duration,
+    /// A `Retry-After` value to send.
+    pub(crate) retry_after: Option<&'static str>,
 }
 
 impl Default for Behaviour {
@@ -51,6 +55,7 @@ impl Default for Behaviour {
             status: StatusCode::OK,
             body: "upstream-ok",
             delay: Duration::ZERO,
+            retry_after: None,
         }
     }
 }
@@ -102,6 +107,7 @@ impl Upstream {
                                 uri: parts.uri,
                                 headers: parts.headers,
                                 body,
+                                at: std::time::Instant::now(),
                             });
                             let behaviour = b.lock().unwrap().clone();
                             tokio::time::sleep(behaviour.delay).await;
@@ -111,6 +117,10 @@ impl Upstream {
                             *resp.status_mut() = behaviour.status;
                             resp.headers_mut()
                                 .insert("x-upstream", "yes".parse().unwrap());
+                            if let Some(after) = behaviour.retry_after {
+                                resp.headers_mut()
+                                    .insert("retry-after", after.parse().unwrap());
+                            }
                             Ok::<_, Infallible>(resp)
                         }
                     });
@@ -134,6 +144,15 @@ impl Upstream {
         let mut b = self.behaviour.lock().unwrap();
         b.status = StatusCode::from_u16(status).unwrap();
         b.delay = delay;
+        b.retry_after = None;
+    }
+
+    /// Answers `status` with `Retry-After: retry_after` from now on.
+    pub(crate) fn answer_retry_after(&self, status: u16, retry_after: &'static str) {
+        let mut b = self.behaviour.lock().unwrap();
+        b.status = StatusCode::from_u16(status).unwrap();
+        b.delay = Duration::ZERO;
+        b.retry_after = Some(retry_after);
     }
 
     /// Requests received so far.
@@ -285,6 +304,7 @@ impl TestGateway {
             let _ = rx.wait_for(|s| *s).await;
         };
         let journal = gateway.attach_storage(storage.clone(), wait(rx.clone()));
+        gateway.start_queue(rx.clone()).await;
         tokio::spawn(hookwall::admin::run(
             admin,
             gateway.clone(),
@@ -322,6 +342,7 @@ impl TestGateway {
         if let Some(done) = self.done.take() {
             let _ = done.await;
         }
+        self.gateway.drain_queue(Duration::from_secs(5)).await;
         if let Some(journal) = self.journal.take() {
             let _ = journal.await;
         }
