@@ -122,10 +122,10 @@ stop_pid() { # stop one process we started, bounded
 }
 
 # Free 127.0.0.1 ports (all sockets held open until every port is chosen, so no repeats).
-read -r P_UP P_PROXY P_HW1 P_ADM1 P_HW2 P_ADM2 P_HW3 P_ADM3 P_BARE P_HW4 P_ADM4 P_HW5 P_ADM5 P_PG < <(python3 - <<'EOF'
+read -r P_UP P_PROXY P_HW1 P_ADM1 P_HW2 P_ADM2 P_HW3 P_ADM3 P_BARE P_HW4 P_ADM4 P_HW5 P_ADM5 P_PG P_HW6 P_ADM6 P_HW7 P_ADM7 < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(14):
+for _ in range(18):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
@@ -268,7 +268,7 @@ UP_WORKER="$(nginx_worker "$UP_PID")"
 PROXY_WORKER="$(nginx_worker "$PROXY_PID")"
 
 # ---------------------------------------------------------------- hookwall config
-hookwall_conf() { # file, listen port, admin port, redis url ("" = memory store), journal (off|sqlite|postgres)
+hookwall_conf() { # file, listen port, admin port, redis url ("" = memory store), journal (off|sqlite|postgres), delivery (sync|buffered-sqlite|buffered-postgres)
   local store='store = "memory"'
   if [[ -n "${4:-}" ]]; then store="store = \"redis\"
 redis_url = \"$4\"
@@ -284,6 +284,22 @@ path = \"${1%.toml}.db\"" ;;
 backend = \"postgres\"
 postgres_url = \"$PG_URL\"" ;;
     *) die "journal mode ${5}" ;;
+  esac
+  # Buffered: the queue on SQLite or PostgreSQL, journal off (the acceptance and the
+  # queue are what is measured).
+  local delivery=""
+  case "${6:-sync}" in
+    sync) ;;
+    buffered-sqlite) journal="[journal]
+enabled = false
+[storage]
+path = \"${1%.toml}.db\""; delivery='delivery = "buffered"' ;;
+    buffered-postgres) journal="[journal]
+enabled = false
+[storage]
+backend = \"postgres\"
+postgres_url = \"$PG_URL\""; delivery='delivery = "buffered"' ;;
+    *) die "delivery mode ${6}" ;;
   esac
   cat >"$1" <<EOF
 [server]
@@ -311,6 +327,7 @@ upstream = "http://127.0.0.1:$P_UP/hooks/bench"
 secrets = [{ value = "$SECRET" }]
 dedup = true
 timeout = "10s"
+$delivery
 
 [route.verify]
 algorithm = "hmac-sha256"
@@ -389,9 +406,9 @@ measure() { # label, url, gateway-pid or "", upstream-worker-pid
   RESULTS+=("$label|$(field "$line" rps)|$(field "$line" p50_ms)|$(field "$line" p99_ms)|$gw_us|$up_us|$wrk_us|$(field "$line" non2xx)|$req|$(field "$line" socket_errors)|$BG_PRE/$bg_run/$bg_post")
 }
 
-start_hookwall() { # name, port, admin port, mode(warn|info), redis url or "", journal -> sets HW_PID
+start_hookwall() { # name, port, admin port, mode(warn|info), redis url or "", journal, delivery -> sets HW_PID
   local name=$1 conf="$TMP/$1.toml"
-  hookwall_conf "$conf" "$2" "$3" "${5:-}" "${6:-off}"
+  hookwall_conf "$conf" "$2" "$3" "${5:-}" "${6:-off}" "${7:-sync}"
   if [[ "$4" == warn ]]; then
     RUST_LOG=warn "$HOOKWALL" --log-format json run --config "$conf" 2>"$TMP/$name.log" &
   else
@@ -490,6 +507,31 @@ journal_stats() { # admin port, name -> "entries=N dropped=N"; fails if entries 
   echo "entries=$entries dropped=$dropped"
 }
 
+# After a buffered run: how long the queue takes to drain once the load stops (bounded),
+# and how many deliveries the upstream got from it.
+drain_stats() { # admin port, name -> "queued_at_end=N drained_in_s=S drain_rate=R/s delivered=N"
+  local depth start delivered0 delivered1 t
+  depth="$(metric_sum "$1" hookwall_queue_depth)"
+  # The depth gauge is refreshed every 2 s: wait for one refresh after the load.
+  sleep 2.2
+  depth="$(metric_sum "$1" hookwall_queue_depth)"
+  delivered0="$(curl -sf --max-time 5 "http://127.0.0.1:$1/metrics" | awk '/^hookwall_delivery_attempts_total\{/ && /result="2xx"/ {n += $NF} END {printf "%d", n}')"
+  start=$SECONDS
+  while (( $(metric_sum "$1" hookwall_queue_depth) > 0 && SECONDS - start < 300 )); do sleep 0.5; done
+  t=$((SECONDS - start))
+  delivered1="$(curl -sf --max-time 5 "http://127.0.0.1:$1/metrics" | awk '/^hookwall_delivery_attempts_total\{/ && /result="2xx"/ {n += $NF} END {printf "%d", n}')"
+  local left
+  left="$(metric_sum "$1" hookwall_queue_depth)"
+  ((left == 0)) || log "WARNING: $2: $left deliveries still queued after 300 s"
+  echo "queued_at_end=$depth drained_in_s=$t drain_rate=$(awk -v n=$((delivered1 - delivered0)) -v t="$t" 'BEGIN{printf "%.0f", (t > 0 ? n/t : n)}')/s delivered=$delivered1"
+}
+
+start_hookwall hookwall-buf "$P_HW6" "$P_ADM6" warn "" off buffered-sqlite
+measure hookwall-buf "http://127.0.0.1:$P_HW6$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
+RSS_OF[hookwall-buf]="$(awk '/^VmHWM/{print $2}' "/proc/$HW_PID/status")"
+BUF_SQLITE="$(drain_stats "$P_ADM6" hookwall-buf)"
+stop_pid "$HW_PID"
+
 start_hookwall hookwall-jrnl "$P_HW4" "$P_ADM4" warn "" sqlite
 measure hookwall-jrnl "http://127.0.0.1:$P_HW4$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
 RSS_OF[hookwall-jrnl]="$(awk '/^VmHWM/{print $2}' "/proc/$HW_PID/status")"
@@ -522,6 +564,7 @@ else
   PG_NOTE="PostgreSQL at POSTGRES_URL"
 fi
 JRNL_PG="skipped (no PostgreSQL: install postgresql or set POSTGRES_URL)"
+BUF_PG="skipped (no PostgreSQL)"
 WRITE_PG=""
 if [[ -n "${PG_URL:-}" ]]; then
   start_hookwall hookwall-jrnl-pg "$P_HW5" "$P_ADM5" warn "" postgres
@@ -534,6 +577,11 @@ if [[ -n "${PG_URL:-}" ]]; then
     PG_BYTES="$(psql "$PG_URL" -Atc "SELECT pg_total_relation_size('journal')" 2>/dev/null || echo 0)"
     JRNL_PG+=" disk_bytes_per_entry=$(awk -v b="$PG_BYTES" -v n="$(field "$JRNL_PG" entries)" 'BEGIN{printf "%.0f", (n > 0 ? b/n : 0)}')"
   fi
+  start_hookwall hookwall-buf-pg "$P_HW7" "$P_ADM7" warn "" off buffered-postgres
+  measure hookwall-buf-pg "http://127.0.0.1:$P_HW7$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
+  RSS_OF[hookwall-buf-pg]="$(awk '/^VmHWM/{print $2}' "/proc/$HW_PID/status")"
+  BUF_PG="$(drain_stats "$P_ADM7" hookwall-buf-pg)"
+  stop_pid "$HW_PID"
   # The most the storage takes, the way the writer writes (batches of 512, one at a time).
   WRITE_PG="$(timeout 120 "$JOURNAL_WRITE" postgres "$PG_URL" 100000 2>&1 | grep '^JOURNAL_WRITE')" || WRITE_PG="journal_write failed"
   stop_pg
@@ -585,3 +633,11 @@ echo "  PostgreSQL run: $JRNL_PG${PG_NOTE:+ ($PG_NOTE)}"
 echo "  storage write rate, batches of 512 as the writer does (bench/journal_write.rs):"
 echo "    $WRITE_SQLITE"
 [[ -n "$WRITE_PG" ]] && echo "    $WRITE_PG"
+echo
+echo "buffered delivery (hookwall-buf* runs: 202 once committed; the workers deliver to the same upstream meanwhile):"
+awk -v h="${RPS[hookwall-warn]}" -v s="${RPS[hookwall-buf]}" -v p="${RPS[hookwall-buf-pg]:-0}" 'BEGIN{
+  printf "  accepted/s, buffered / sync: SQLite %.2f", s/h
+  if (p > 0) printf ", PostgreSQL %.2f", p/h
+  printf "\n" }'
+echo "  SQLite:     $BUF_SQLITE"
+echo "  PostgreSQL: $BUF_PG"
