@@ -5,6 +5,7 @@
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | [`health`] |
 //! | `GET /routes`, `POST /reload`, `POST /config/check` | [`config_api`] |
 //! | `GET /deliveries[/{id}]`, `POST /deliveries/{id}/replay`, `POST /replays`, `GET`/`DELETE /replays/{job}` | [`deliveries`] |
+//! | `GET /queue`, `GET /dead-letters`, `POST /dead-letters[/{id}]/retry`, `DELETE /dead-letters/{id}` | [`queue`] |
 //!
 //! With `[admin] token` set, every endpoint but `/healthz` and `/metrics` needs
 //! `Authorization: Bearer <token>` (compared in constant time). Without a token, endpoints
@@ -13,6 +14,8 @@
 mod config_api;
 mod deliveries;
 mod health;
+mod query;
+mod queue;
 mod reply;
 
 use std::convert::Infallible;
@@ -80,7 +83,7 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
         return reply::error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
     let method = req.method().clone();
-    if method == Method::POST {
+    if method == Method::POST || method == Method::DELETE {
         if let Some(refused) = state_change_refused(&gateway, peer) {
             return refused;
         }
@@ -99,7 +102,16 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
         }
         (&Method::GET, ["replays", job]) => return deliveries::job(&gateway, job),
         (&Method::DELETE, ["replays", job]) => return deliveries::cancel_job(&gateway, job),
-        (_, ["deliveries", ..] | ["replays", ..]) => {
+        (&Method::GET, ["queue"]) => return queue::overview(&gateway).await,
+        (&Method::GET, ["dead-letters"]) => return queue::list(&gateway, query).await,
+        (&Method::POST, ["dead-letters", "retry"]) => {
+            return queue::retry_bulk(&gateway, req.into_body()).await
+        }
+        (&Method::POST, ["dead-letters", id, "retry"]) => {
+            return queue::retry_one(&gateway, id).await
+        }
+        (&Method::DELETE, ["dead-letters", id]) => return queue::discard(&gateway, id, peer).await,
+        (_, ["deliveries", ..] | ["replays", ..] | ["queue"] | ["dead-letters", ..]) => {
             return reply::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
         }
         _ => {}

@@ -90,6 +90,9 @@ pub(crate) enum Outcome {
     Queued,
     /// Verified, but no target's event filter wanted it: `200 ignored`.
     Ignored,
+    /// A dead letter an operator discarded (`DELETE /dead-letters/{id}`): journal only,
+    /// never a request's outcome.
+    Discarded,
 }
 
 impl Outcome {
@@ -102,6 +105,7 @@ impl Outcome {
             Outcome::Handshake => "handshake",
             Outcome::Queued => "queued",
             Outcome::Ignored => "ignored",
+            Outcome::Discarded => "discarded",
         }
     }
 }

@@ -395,6 +395,8 @@ impl RouteMetrics {
             Outcome::Handshake => 3,
             Outcome::Queued => 4,
             Outcome::Ignored => 5,
+            // Not a request: nothing to count.
+            Outcome::Discarded => return,
         };
         self.requests[i].inc();
     }

@@ -116,6 +116,12 @@ impl Queue {
         self.wake.notify_one();
     }
 
+    /// Dead letters were put back in the queue: the dispatcher looks at once (the depth
+    /// estimate catches up at the next count).
+    pub(crate) fn requeued(&self) {
+        self.wake.notify_one();
+    }
+
     /// The depths counted in storage, replacing the running estimate.
     pub(crate) fn set_depths(&self, counted: HashMap<String, u64>) {
         *self

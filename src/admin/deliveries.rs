@@ -10,56 +10,22 @@
 //! | `DELETE /replays/{job}` | cancels it: no more replays are sent |
 //!
 //! `since`/`until` take RFC 3339 or a duration ago (`"2h"`); `limit` is at most
-//! [`MAX_LIMIT`], [`DEFAULT_LIMIT`] by default. The same JSON feeds the CLI and the page.
+//! [`MAX_LIMIT`](super::query::MAX_LIMIT), [`DEFAULT_LIMIT`](super::query::DEFAULT_LIMIT) by default. The same JSON feeds the CLI and the page.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use http::StatusCode;
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
+use super::query::{bad_query, no_storage, rfc3339, time_field, unavailable, Query};
 use super::reply;
 use crate::gateway::Gateway;
 use crate::journal::replay::{self, JobSpec, Progress, ReplayError, DEFAULT_RATE};
 use crate::respond::HttpResponse;
 use crate::storage::journal::{EntryFilter, ReplayRecord, StoredEntry};
-use crate::storage::StorageError;
-
-/// Most entries one page may ask for.
-pub(super) const MAX_LIMIT: i64 = 500;
-/// Entries per page when the request does not say.
-pub(super) const DEFAULT_LIMIT: i64 = 50;
-
-fn rfc3339(micros: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0));
-    humantime::format_rfc3339_micros(t).to_string()
-}
-
-/// A time from a query: RFC 3339, or a duration ago (`2h`), as Unix µs.
-pub(crate) fn parse_time(s: &str) -> Option<i64> {
-    let t = humantime::parse_rfc3339_weak(s).ok().or_else(|| {
-        let ago = humantime::parse_duration(s).ok()?;
-        SystemTime::now().checked_sub(ago)
-    })?;
-    let d = t.duration_since(UNIX_EPOCH).ok()?;
-    i64::try_from(d.as_micros()).ok()
-}
-
-fn unavailable(e: &StorageError) -> HttpResponse {
-    tracing::warn!(error = %e, "admin API: storage unavailable");
-    reply::json(
-        StatusCode::SERVICE_UNAVAILABLE,
-        json!({ "error": "storage_unavailable", "detail": e.to_string() }),
-    )
-}
-
-/// The answer while no storage is attached (a gateway embedded without one).
-fn no_storage() -> HttpResponse {
-    reply::error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
-}
 
 /// An entry as JSON; `whole` adds headers and body.
 fn entry_json(e: &StoredEntry, whole: bool, replays: &[ReplayRecord]) -> Value {
@@ -117,30 +83,15 @@ fn entry_json(e: &StoredEntry, whole: bool, replays: &[ReplayRecord]) -> Value {
 
 /// The filter a query (or a bulk replay's body) asks for; an error names the bad field.
 fn filter_from(get: impl Fn(&str) -> Option<String>) -> Result<EntryFilter, String> {
-    let time = |key: &str| -> Result<Option<i64>, String> {
-        match get(key) {
-            None => Ok(None),
-            Some(v) => parse_time(&v).map(Some).ok_or_else(|| {
-                format!("{key}: {v:?} is neither RFC 3339 nor a duration like \"2h\"")
-            }),
-        }
-    };
     Ok(EntryFilter {
         route: get("route"),
         outcome: get("outcome"),
         reason: get("reason"),
         dedup_id: get("dedup_id"),
-        since: time("since")?,
-        until: time("until")?,
+        since: time_field("since", get("since"))?,
+        until: time_field("until", get("until"))?,
         before: get("before"),
     })
-}
-
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .filter(|(_, v)| !v.is_empty())
-        .collect()
 }
 
 /// `GET /deliveries`.
@@ -148,31 +99,14 @@ pub(super) async fn list(gateway: &Gateway, query: Option<&str>) -> HttpResponse
     let Some(storage) = gateway.storage().cloned() else {
         return no_storage();
     };
-    let pairs = query_pairs(query);
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-    };
-    let filter = match filter_from(get) {
+    let query = Query::parse(query);
+    let filter = match filter_from(|k| query.get(k)) {
         Ok(f) => f,
-        Err(detail) => {
-            return reply::json(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": "bad_query", "detail": detail }),
-            )
-        }
+        Err(detail) => return bad_query(detail),
     };
-    let limit = match get("limit").map(|l| l.parse::<i64>()) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            return reply::json(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": "bad_query", "detail": format!("limit must be 1 to {MAX_LIMIT}") }),
-            )
-        }
+    let limit = match query.limit() {
+        Ok(n) => n,
+        Err(detail) => return bad_query(detail),
     };
     match storage.list_entries(&filter, limit).await {
         Ok(entries) => {
@@ -207,10 +141,10 @@ pub(super) async fn replay_one(gateway: &Gateway, id: &str, query: Option<&str>)
     let Some(storage) = gateway.storage().cloned() else {
         return no_storage();
     };
-    let pairs = query_pairs(query);
-    let reverify = pairs
-        .iter()
-        .any(|(k, v)| k == "reverify" && (v == "true" || v == "1"));
+    let reverify = matches!(
+        Query::parse(query).get("reverify").as_deref(),
+        Some("true" | "1")
+    );
     match replay::replay(gateway, &storage, id, reverify).await {
         Ok(r) => reply::json(
             StatusCode::OK,

@@ -27,6 +27,7 @@ mod presets_hard;
 mod presets_more;
 mod properties;
 mod queue;
+mod queue_admin;
 mod queue_crash;
 mod queue_postgres;
 mod redis;
