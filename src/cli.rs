@@ -2,12 +2,15 @@
 //! `check` and reload share config compilation and the build step (`gateway/`).
 
 mod admin_client;
+mod admin_command;
 mod check;
 mod deliveries;
 mod echo;
 mod presets;
+mod queue;
 mod run;
 mod sign;
+mod table;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -82,6 +85,12 @@ pub enum Command {
     /// Send a journaled delivery (or every one a filter matches) to its route's upstream
     /// again.
     Replay(deliveries::ReplayArgs),
+    /// Per route and target of the running gateway: queued, in flight, dead-lettered,
+    /// oldest age.
+    Queue(queue::QueueArgs),
+    /// The dead letters of the running gateway: list, retry, discard.
+    #[command(subcommand)]
+    DeadLetters(queue::DeadLettersCommand),
 }
 
 /// Runs a command to its exit code.
@@ -98,6 +107,8 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Presets { name } => presets::presets(name.as_deref()),
         Command::Deliveries(command) => with_runtime(deliveries::deliveries(command)),
         Command::Replay(args) => with_runtime(deliveries::replay(args)),
+        Command::Queue(args) => with_runtime(queue::queue(args)),
+        Command::DeadLetters(command) => with_runtime(queue::dead_letters(command)),
         Command::Run { config } => {
             let _guard = init_logging(cli.log_format);
             with_runtime(run::run(&config))

@@ -3,30 +3,13 @@
 //! admin listener; the token comes from the config). Tables for people, `--json` for
 //! scripts.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use super::admin_client::AdminClient;
-use crate::config::compile_admin;
-
-/// Where the running gateway is.
-#[derive(Debug, clap::Args)]
-pub struct Target {
-    /// Config file (for the admin listener's address and token); only its `[admin]`
-    /// section is read.
-    #[arg(long, env = "HOOKWALL_CONFIG", required_unless_present = "admin")]
-    config: Option<PathBuf>,
-    /// The admin listener to ask (default: `[admin] listen` of the config). Without a
-    /// config no token is sent.
-    #[arg(long, value_name = "URL")]
-    admin: Option<String>,
-    /// Print the admin API's JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-}
+use super::admin_command::{call, client, query, Target};
+use super::table::text;
 
 /// `hookwall deliveries ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -112,60 +95,6 @@ pub struct ReplayArgs {
     rate: f64,
 }
 
-fn client(target: &Target) -> Result<AdminClient, ExitCode> {
-    let made = match &target.config {
-        Some(path) => {
-            let admin = compile_admin(path).map_err(|errors| {
-                for line in errors.lines() {
-                    eprintln!("{line}");
-                }
-                ExitCode::FAILURE
-            })?;
-            AdminClient::new(&admin, target.admin.as_deref())
-        }
-        // `--admin` alone (clap requires one of the two): no token.
-        None => AdminClient::at(target.admin.as_deref().unwrap_or_default(), None),
-    };
-    made.map_err(|e| {
-        eprintln!("hookwall: {e}");
-        ExitCode::FAILURE
-    })
-}
-
-/// Calls the admin API; an answer other than `ok` is printed and turned into the exit.
-async fn call(
-    client: &AdminClient,
-    method: Method,
-    path: &str,
-    body: Option<Vec<u8>>,
-    ok: StatusCode,
-) -> Result<Value, ExitCode> {
-    let body = body.map(|b| ("application/json", b));
-    match client.call(method, path, body).await {
-        Ok((status, value)) if status == ok => Ok(value),
-        Ok((status, value)) => {
-            let what = value["error"].as_str().unwrap_or("error");
-            let detail = value["detail"]
-                .as_str()
-                .map_or(String::new(), |d| format!(": {d}"));
-            eprintln!("hookwall: {status} {what}{detail}");
-            Err(ExitCode::FAILURE)
-        }
-        Err(e) => {
-            eprintln!("hookwall: {e}");
-            Err(ExitCode::FAILURE)
-        }
-    }
-}
-
-fn query(pairs: &[(&str, &str)]) -> String {
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        q.append_pair(k, v);
-    }
-    q.finish()
-}
-
 /// An entry id as given, if it looks like one (it goes into a URL path).
 fn entry_id(id: &str) -> Result<&str, ExitCode> {
     if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -178,20 +107,12 @@ fn entry_id(id: &str) -> Result<&str, ExitCode> {
     }
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// The list as a table, one entry a line.
 fn table(list: &[Value]) -> String {
-    let rows: Vec<[String; 8]> = list
+    let rows = list
         .iter()
         .map(|e| {
-            [
+            vec![
                 text(&e["received_at"]).chars().take(19).collect(),
                 text(&e["route"]),
                 text(&e["outcome"]),
@@ -203,39 +124,19 @@ fn table(list: &[Value]) -> String {
             ]
         })
         .collect();
-    let header = [
-        "RECEIVED (UTC)",
-        "ROUTE",
-        "OUTCOME",
-        "REASON",
-        "STATUS",
-        "UPSTREAM",
-        "DEDUP ID",
-        "ENTRY",
-    ];
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  ", w = *w));
-            }
-        }
-        out.push('\n');
-        out
-    };
-    let mut out = line(header.to_vec());
-    for row in &rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
+    super::table::render(
+        &[
+            "RECEIVED (UTC)",
+            "ROUTE",
+            "OUTCOME",
+            "REASON",
+            "STATUS",
+            "UPSTREAM",
+            "DEDUP ID",
+            "ENTRY",
+        ],
+        rows,
+    )
 }
 
 /// One entry for a person: the facts, the headers, the body (pretty when JSON).

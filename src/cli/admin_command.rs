@@ -1,0 +1,84 @@
+//! What the commands that ask a running gateway share (`deliveries`, `replay`, `queue`,
+//! `dead-letters`): where it is (`--config` or `--admin`, `--json`), one call with its
+//! failure printed, and query strings.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use http::{Method, StatusCode};
+use serde_json::Value;
+
+use super::admin_client::AdminClient;
+use crate::config::compile_admin;
+
+/// Where the running gateway is.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// Config file (for the admin listener's address and token); only its `[admin]`
+    /// section is read.
+    #[arg(long, env = "HOOKWALL_CONFIG", required_unless_present = "admin")]
+    pub(super) config: Option<PathBuf>,
+    /// The admin listener to ask (default: `[admin] listen` of the config). Without a
+    /// config no token is sent.
+    #[arg(long, value_name = "URL")]
+    pub(super) admin: Option<String>,
+    /// Print the admin API's JSON instead of a table.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+/// The admin client `target` names.
+pub(super) fn client(target: &Target) -> Result<AdminClient, ExitCode> {
+    let made = match &target.config {
+        Some(path) => {
+            let admin = compile_admin(path).map_err(|errors| {
+                for line in errors.lines() {
+                    eprintln!("{line}");
+                }
+                ExitCode::FAILURE
+            })?;
+            AdminClient::new(&admin, target.admin.as_deref())
+        }
+        // `--admin` alone (clap requires one of the two): no token.
+        None => AdminClient::at(target.admin.as_deref().unwrap_or_default(), None),
+    };
+    made.map_err(|e| {
+        eprintln!("hookwall: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Calls the admin API; an answer other than `ok` is printed and turned into the exit.
+pub(super) async fn call(
+    client: &AdminClient,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+    ok: StatusCode,
+) -> Result<Value, ExitCode> {
+    let body = body.map(|b| ("application/json", b));
+    match client.call(method, path, body).await {
+        Ok((status, value)) if status == ok => Ok(value),
+        Ok((status, value)) => {
+            let what = value["error"].as_str().unwrap_or("error");
+            let detail = value["detail"]
+                .as_str()
+                .map_or(String::new(), |d| format!(": {d}"));
+            eprintln!("hookwall: {status} {what}{detail}");
+            Err(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("hookwall: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `pairs` as a query string.
+pub(super) fn query(pairs: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    q.finish()
+}
