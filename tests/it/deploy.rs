@@ -1,19 +1,25 @@
-//! The deployment assets in `deploy/` agree with the code: every metric (and every fixed
-//! label value) that a dashboard panel or an alert queries is one the real registry
-//! exposes, the dashboard covers every family of CONTRACT §5, and the systemd unit and the
-//! Containerfile start the binary with a command line the real CLI accepts.
+//! The deployment assets in `deploy/` agree with the code: every metric (and every label,
+//! and every fixed label value) that a dashboard panel or an alert queries is one a real
+//! gateway exposes on that metric and docs/METRICS.md documents, the dashboard covers every
+//! family of CONTRACT §5 and of buffered delivery (§10), the alerts watch the delivery
+//! queue, and the systemd unit and the Containerfile start the binary with a command line
+//! the real CLI accepts.
 //!
 //! A panel or an alert on a misspelt metric does not fail anywhere else: Prometheus just
 //! returns nothing, the panel stays empty and the alert never fires. These tests are where
 //! such a typo fails (see `the_checks_catch_typos`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use hookwall::cli::{Cli, Command};
-use hookwall::metrics::Metrics;
+use hookwall::config::compile_str;
+use hookwall::gateway::Gateway;
 use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::support::{config_with, standard_route};
 
 /// The families of CONTRACT §5, named as the contract names them (counters with `_total`,
 /// histograms by their base name).
@@ -30,9 +36,21 @@ const CONTRACT_FAMILIES: [&str; 10] = [
     "hookwall_timestamp_skew_seconds",
 ];
 
-/// Labels whose values are fixed by the code (the `route` and `key` values come from the
-/// config, so they cannot be checked here).
+/// The buffered-delivery families of CONTRACT §10, named the same way.
+const QUEUE_FAMILIES: [&str; 5] = [
+    "hookwall_queue_depth",
+    "hookwall_queue_oldest_seconds",
+    "hookwall_delivery_attempts_total",
+    "hookwall_dead_letters_total",
+    "hookwall_queue_delivery_seconds",
+];
+
+/// Labels whose values are fixed by the code (the `route`, `target` and `key` values come
+/// from the config, so they cannot be checked here).
 const FIXED_VALUE_LABELS: [&str; 4] = ["outcome", "reason", "class", "result"];
+
+/// Labels Prometheus adds to every scraped series (its target's), not the gateway.
+const TARGET_LABELS: [&str; 2] = ["job", "instance"];
 
 /// `server.shutdown_grace` default (CONTRACT §2); the unit's stop timeout must exceed it.
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
@@ -48,52 +66,58 @@ fn deploy_file(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// What the registry really exposes: sample names, and the values of each label.
+/// What the registry really exposes: sample names, and per sample name the values of each
+/// of its labels.
 struct Exposition {
     samples: BTreeSet<String>,
-    label_values: BTreeMap<String, BTreeSet<String>>,
+    labels: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl Exposition {
-    /// Every family prints at least one sample: `route` pre-creates all per-route series
-    /// (each outcome, reason and class, both histograms, one signature key) and `reload`
-    /// the reload counters.
+    /// What a real gateway exposes. Every family prints at least one sample: building a
+    /// route pre-creates all its series (each outcome, reason and class, the histograms,
+    /// one series per signature key), a buffered route also its target's queue series
+    /// (both gauges, each attempt result and dead-letter reason, the delivery histogram),
+    /// and `reload` the reload counters.
     fn of_registry() -> Self {
-        let metrics = Metrics::default();
-        let _route = metrics.route("r", &["k".to_string()]);
+        let route = standard_route("http://127.0.0.1:9", "delivery = \"buffered\"\n");
+        let config = compile_str(&config_with("", "", &route), Path::new("deploy.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let gateway = Gateway::new(config).expect("a gateway for the buffered route");
+        let metrics = gateway.metrics();
         metrics.reload(true);
         // Diagnosis series exist from the first diagnosis on.
-        metrics.journal.diagnosed("r", "unknown");
+        metrics.journal.diagnosed("acme", "unknown");
         Self::parse(&metrics.encode())
     }
 
     fn parse(text: &str) -> Self {
         let mut samples = BTreeSet::new();
-        let mut label_values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut labels: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
         for line in text.lines() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let end = line.find(['{', ' ']).unwrap_or(line.len());
-            samples.insert(line[..end].to_string());
+            let sample = &line[..end];
+            samples.insert(sample.to_string());
             if line[end..].starts_with('{') {
                 let close = line.find('}').expect("unterminated label set");
-                // Label values here (route "r", key "k", fixed strings, numbers) hold no
-                // comma or quote, so a plain split is exact.
+                // Label values here (route "acme", target "default", key "current", fixed
+                // strings, numbers) hold no comma or quote, so a plain split is exact.
                 for pair in line[end + 1..close].split(',').filter(|p| !p.is_empty()) {
                     let (name, value) = pair.split_once('=').expect("label without =");
-                    label_values
+                    labels
+                        .entry(sample.to_string())
+                        .or_default()
                         .entry(name.to_string())
                         .or_default()
                         .insert(value.trim_matches('"').to_string());
                 }
             }
         }
-        Exposition {
-            samples,
-            label_values,
-        }
+        Exposition { samples, labels }
     }
 
     fn is_histogram(&self, family: &str) -> bool {
@@ -126,10 +150,28 @@ impl Exposition {
         ))
     }
 
-    /// Why a matcher value would select nothing, or `None`. Regex alternatives of the form
-    /// `prefix.*` must match some value; other regexes are not judged.
-    fn problem_with_label_value(&self, label: &str, value: &str) -> Option<String> {
-        let known = self.label_values.get(label)?;
+    /// Why `matcher` in a selector of `metric` would select nothing, or `None`: `metric`
+    /// has no such label, or (for a label of [`FIXED_VALUE_LABELS`]) never that value.
+    /// Regex alternatives of the form `prefix.*` must match some value; other regexes are
+    /// not judged. A metric that is not exposed at all is [`Self::problem_with_metric`]'s.
+    fn problem_with_matcher(&self, metric: &str, matcher: &Matcher) -> Option<String> {
+        if !self.samples.contains(metric) {
+            return None;
+        }
+        let label = matcher.label.as_str();
+        let labels = self.labels.get(metric);
+        let Some(known) = labels.and_then(|l| l.get(label)) else {
+            // `label!="x"` and `label!~"x"` match series without the label: harmless.
+            let positive = matches!(matcher.op, "=" | "=~");
+            let ours = !TARGET_LABELS.contains(&label) && !label.starts_with("__");
+            let has: Vec<&String> = labels.into_iter().flat_map(|l| l.keys()).collect();
+            return (positive && ours)
+                .then(|| format!("{metric} has no label {label}; its labels: {has:?}"));
+        };
+        if !FIXED_VALUE_LABELS.contains(&label) {
+            return None;
+        }
+        let value = matcher.value.as_str();
         let bad: Vec<&str> = value
             .split('|')
             .filter(|alt| {
@@ -141,18 +183,31 @@ impl Exposition {
             })
             .collect();
         (!bad.is_empty())
-            .then(|| format!("{label} value(s) {bad:?} never exposed; known: {known:?}"))
+            .then(|| format!("{metric}: {label} value(s) {bad:?} never exposed; known: {known:?}"))
     }
 
-    /// Every problem with the metric names and fixed label values of one PromQL expression.
+    /// Every problem with the metric names, labels and fixed label values of one PromQL
+    /// expression. Each matcher is judged against the metric of its own selector: a reason
+    /// of one family (the journal's `queue_full`) is not a reason of another.
     fn problems(&self, expr: &str) -> Vec<String> {
         let mut problems: Vec<String> = metric_names(expr)
             .iter()
             .filter_map(|name| self.problem_with_metric(name))
             .collect();
-        for (label, value) in label_matchers(expr) {
-            if FIXED_VALUE_LABELS.contains(&label.as_str()) {
-                problems.extend(self.problem_with_label_value(&label, &value));
+        let selectors = selectors(expr);
+        for matcher in label_matchers(expr) {
+            match selectors
+                .iter()
+                .find(|(_, braces)| braces.contains(&matcher.at))
+            {
+                Some((metric, _)) => problems.extend(self.problem_with_matcher(metric, &matcher)),
+                None if FIXED_VALUE_LABELS.contains(&matcher.label.as_str()) => {
+                    problems.push(format!(
+                        "{}{}\"{}\" is not in a hookwall_...{{}} selector, so it cannot be checked",
+                        matcher.label, matcher.op, matcher.value
+                    ));
+                }
+                None => {}
             }
         }
         problems
@@ -170,24 +225,67 @@ fn is_ident(c: char) -> bool {
 /// Every identifier starting with `hookwall_` (the whole identifier, so that a stray digit
 /// or capital letter after a valid prefix is not silently cut off).
 fn metric_names(expr: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let mut rest = expr;
-    let mut prev: Option<char> = None;
-    while let Some(i) = rest.find("hookwall_") {
-        let before = rest[..i].chars().next_back().or(prev);
-        let tail = &rest[i..];
-        let len = tail.find(|c: char| !is_ident(c)).unwrap_or(tail.len());
-        if !before.is_some_and(is_ident) {
-            names.insert(tail[..len].to_string());
-        }
-        prev = tail[..len].chars().next_back();
-        rest = &tail[len..];
-    }
-    names
+    metric_occurrences(expr)
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect()
 }
 
-/// `(label, value)` of every `label="v"`, `label=~"v"`, `label!="v"`, `label!~"v"`.
-fn label_matchers(expr: &str) -> Vec<(String, String)> {
+/// Each `hookwall_` identifier with the byte offset just after it.
+fn metric_occurrences(expr: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    let mut prev: Option<char> = None;
+    while let Some(i) = expr[offset..].find("hookwall_") {
+        let before = expr[offset..offset + i].chars().next_back().or(prev);
+        let tail = &expr[offset + i..];
+        let len = tail.find(|c: char| !is_ident(c)).unwrap_or(tail.len());
+        if !before.is_some_and(is_ident) {
+            out.push((offset + i + len, tail[..len].to_string()));
+        }
+        prev = tail[..len].chars().next_back();
+        offset += i + len;
+    }
+    out
+}
+
+/// Every `hookwall_...{...}` selector: its metric, and the byte range of its braces.
+fn selectors(expr: &str) -> Vec<(String, Range<usize>)> {
+    metric_occurrences(expr)
+        .into_iter()
+        .filter_map(|(end, metric)| {
+            let open = end + (expr[end..].len() - expr[end..].trim_start().len());
+            if !expr[open..].starts_with('{') {
+                return None;
+            }
+            // The first `}` outside a string literal closes the selector.
+            let mut in_string = false;
+            let mut escaped = false;
+            let close = expr[open..].char_indices().find_map(|(i, c)| {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' if in_string => escaped = true,
+                    '"' => in_string = !in_string,
+                    '}' if !in_string => return Some(open + i),
+                    _ => {}
+                }
+                None
+            })?;
+            Some((metric, open..close + 1))
+        })
+        .collect()
+}
+
+/// One `label="v"`, `label=~"v"`, `label!="v"` or `label!~"v"`, at byte `at`.
+struct Matcher {
+    at: usize,
+    label: String,
+    op: &'static str,
+    value: String,
+}
+
+/// Every matcher of an expression.
+fn label_matchers(expr: &str) -> Vec<Matcher> {
     let mut out = Vec::new();
     let bytes = expr.as_bytes();
     let mut i = 0;
@@ -215,12 +313,61 @@ fn label_matchers(expr: &str) -> Vec<(String, String)> {
             let value = after[op.len()..].trim_start();
             if let Some(value) = value.strip_prefix('"') {
                 if let Some(end) = value.find('"') {
-                    out.push((ident.to_string(), value[..end].to_string()));
+                    out.push(Matcher {
+                        at: start,
+                        label: ident.to_string(),
+                        op,
+                        value: value[..end].to_string(),
+                    });
                 }
             }
         }
     }
     out
+}
+
+/// Whether some query selects `metric` with a `label="value"` (or `=~` with `value` among
+/// its alternatives) matcher.
+fn selects(exprs: &[(String, String)], metric: &str, label: &str, value: &str) -> bool {
+    exprs.iter().any(|(_, expr)| {
+        let selectors = selectors(expr);
+        label_matchers(expr).iter().any(|m| {
+            m.label == label
+                && matches!(m.op, "=" | "=~")
+                && m.value.split('|').any(|alt| alt == value)
+                && selectors
+                    .iter()
+                    .any(|(name, braces)| name == metric && braces.contains(&m.at))
+        })
+    })
+}
+
+/// The metric families docs/METRICS.md's table lists (its rows naming a `hookwall_` metric).
+fn documented_families() -> BTreeSet<String> {
+    let documented = std::fs::read_to_string(root().join("docs/METRICS.md")).unwrap();
+    documented
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `hookwall_"))
+        .filter_map(|l| l.split('`').next())
+        .map(|name| format!("hookwall_{name}"))
+        .collect()
+}
+
+/// Every metric the queries use is in docs/METRICS.md's table (where whoever reads the
+/// panel or gets the alert looks it up).
+fn assert_documented(what: &str, exprs: &[(String, String)], expo: &Exposition) {
+    let listed = documented_families();
+    let undocumented: Vec<String> = exprs
+        .iter()
+        .flat_map(|(place, e)| metric_names(e).into_iter().map(move |n| (place, n)))
+        .filter(|(_, name)| !listed.contains(expo.family_of(name)))
+        .map(|(place, name)| format!("{place}: {name}"))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "{what} queries metrics docs/METRICS.md does not list:\n{}",
+        undocumented.join("\n")
+    );
 }
 
 /// Every `expr` of every panel target (rows' nested panels included), and every
@@ -290,23 +437,37 @@ fn run_config(args: &[&str]) -> PathBuf {
 fn registry_exposes_every_contract_family() {
     let expo = Exposition::of_registry();
     let families: BTreeSet<&str> = expo.samples.iter().map(|s| expo.family_of(s)).collect();
-    for family in CONTRACT_FAMILIES {
+    for family in CONTRACT_FAMILIES.iter().chain(&QUEUE_FAMILIES) {
         assert!(
             families.contains(family),
             "{family} not exposed: {families:?}"
         );
     }
     // Every family exposed is documented in docs/METRICS.md's table, the list users read.
-    let documented = std::fs::read_to_string(root().join("docs/METRICS.md")).unwrap();
-    let listed: BTreeSet<String> = documented
-        .lines()
-        .filter_map(|l| l.strip_prefix("| `hookwall_"))
-        .filter_map(|l| l.split('`').next())
-        .map(|name| format!("hookwall_{name}"))
-        .collect();
+    let listed = documented_families();
     for family in families.iter().filter(|f| f.starts_with("hookwall_")) {
         let named = listed.contains(*family) || listed.contains(&format!("{family}_total"));
         assert!(named, "{family} is exposed but not in docs/METRICS.md");
+    }
+    // And so is every value a fixed label takes (each rejection reason, attempt result,
+    // dead-letter reason...), written as code: `queue_full`.
+    let documented = std::fs::read_to_string(root().join("docs/METRICS.md")).unwrap();
+    for (sample, labels) in expo
+        .labels
+        .iter()
+        .filter(|(s, _)| s.starts_with("hookwall_"))
+    {
+        for (label, values) in labels
+            .iter()
+            .filter(|(l, _)| FIXED_VALUE_LABELS.contains(&l.as_str()))
+        {
+            for value in values {
+                assert!(
+                    documented.contains(&format!("`{value}`")),
+                    "{sample}{{{label}=\"{value}\"}} is exposed but `{value}` is not in docs/METRICS.md"
+                );
+            }
+        }
     }
 }
 
@@ -325,9 +486,17 @@ fn dashboard_queries_only_exposed_metrics_and_covers_the_contract() {
         .flat_map(|(_, e)| metric_names(e))
         .map(|name| expo.family_of(&name).to_string())
         .collect();
-    for family in CONTRACT_FAMILIES {
-        assert!(used.contains(family), "no dashboard panel shows {family}");
+    for family in CONTRACT_FAMILIES.iter().chain(&QUEUE_FAMILIES) {
+        assert!(used.contains(*family), "no dashboard panel shows {family}");
     }
+    // The buffered routes' own refusals, which the generic rejections panel mixes in.
+    for reason in ["queue_unavailable", "queue_full"] {
+        assert!(
+            selects(&exprs, "hookwall_rejections_total", "reason", reason),
+            "no dashboard panel selects hookwall_rejections_total{{reason=\"{reason}\"}}"
+        );
+    }
+    assert_documented("the dashboard", &exprs, &expo);
 
     // Importable: a Prometheus datasource input, and the `route` variable.
     assert!(dashboard["schemaVersion"].as_u64().unwrap() >= 36);
@@ -343,13 +512,24 @@ fn dashboard_queries_only_exposed_metrics_and_covers_the_contract() {
         "label_values(hookwall_requests_total, route)"
     );
     let mut ids = BTreeSet::new();
+    let mut cells: BTreeMap<(u64, u64), u64> = BTreeMap::new();
     for panel in dashboard["panels"].as_array().unwrap() {
-        assert!(
-            ids.insert(panel["id"].as_u64().unwrap()),
-            "duplicate panel id"
-        );
+        let id = panel["id"].as_u64().unwrap();
+        assert!(ids.insert(id), "duplicate panel id {id}");
         for target in panel["targets"].as_array().into_iter().flatten() {
             assert_eq!(target["datasource"]["uid"], "${DS_PROMETHEUS}");
+        }
+        if panel["type"] != "row" {
+            assert_eq!(panel["datasource"]["uid"], "${DS_PROMETHEUS}", "panel {id}");
+        }
+        // No two panels share a grid cell (Grafana would push one of them down).
+        let grid = |key: &str| panel["gridPos"][key].as_u64().expect("gridPos");
+        let (x, y, w, h) = (grid("x"), grid("y"), grid("w"), grid("h"));
+        assert!(x + w <= 24, "panel {id} is wider than the grid");
+        for cell in (x..x + w).flat_map(|cx| (y..y + h).map(move |cy| (cx, cy))) {
+            if let Some(other) = cells.insert(cell, id) {
+                panic!("panels {other} and {id} overlap at {cell:?}");
+            }
         }
     }
 }
@@ -396,7 +576,9 @@ fn alerts_are_well_formed_and_query_only_exposed_metrics() {
             exprs.push((format!("alert {alert}"), expr.to_string()));
         }
     }
-    assert_no_problems("alerts.yml", &exprs, &Exposition::of_registry());
+    let expo = Exposition::of_registry();
+    assert_no_problems("alerts.yml", &exprs, &expo);
+    assert_documented("alerts.yml", &exprs, &expo);
     for required in [
         "HookwallSignatureFailuresSpike",
         "HookwallUpstreamErrorRatio",
@@ -407,6 +589,39 @@ fn alerts_are_well_formed_and_query_only_exposed_metrics() {
     ] {
         assert!(names.contains(required), "alerts.yml lacks {required}");
     }
+    // Buffered delivery: each alert watches what its name says (the delivery queue's
+    // queue_full is a rejection reason, not the journal's dropped reason of that name).
+    for (alert, metric, matcher) in [
+        (
+            "HookwallDeliveryQueueStalled",
+            "hookwall_queue_oldest_seconds",
+            None,
+        ),
+        ("HookwallDeadLetters", "hookwall_dead_letters_total", None),
+        (
+            "HookwallDeliveryQueueUnavailable",
+            "hookwall_rejections_total",
+            Some(("reason", "queue_unavailable")),
+        ),
+        (
+            "HookwallDeliveryQueueFull",
+            "hookwall_rejections_total",
+            Some(("reason", "queue_full")),
+        ),
+    ] {
+        let place = format!("alert {alert}");
+        let own: Vec<(String, String)> =
+            exprs.iter().filter(|(p, _)| *p == place).cloned().collect();
+        assert!(!own.is_empty(), "alerts.yml lacks {alert}");
+        let watched = match matcher {
+            Some((label, value)) => selects(&own, metric, label, value),
+            None => own.iter().any(|(_, e)| metric_names(e).contains(metric)),
+        };
+        assert!(
+            watched,
+            "{alert} does not query {metric} {matcher:?}: {own:?}"
+        );
+    }
 }
 
 /// Guards the guards: each kind of typo in a query must be reported.
@@ -416,6 +631,14 @@ fn the_checks_catch_typos() {
     let ok = r#"sum by (route) (rate(hookwall_rejections_total{route=~"$route", reason=~"upstream_.*|overloaded"}[5m]))
         / histogram_quantile(0.99, sum by (le) (rate(hookwall_request_duration_seconds_bucket[5m])))
         + hookwall_in_flight + increase(hookwall_config_reloads_total{result="error"}[15m])"#;
+    assert_eq!(expo.problems(ok), Vec::<String>::new());
+    let ok = r#"max by (route, target) (hookwall_queue_oldest_seconds{route=~"$route", target="default"})
+        + sum(rate(hookwall_delivery_attempts_total{result=~"retry|dead_letter"}[5m]))
+        + sum(increase(hookwall_dead_letters_total{job="hookwall", reason="max_age"}[15m]))
+        + histogram_quantile(0.5, sum by (le) (rate(hookwall_queue_delivery_seconds_bucket[5m])))
+        + sum(rate(hookwall_rejections_total{reason=~"queue_unavailable|queue_full"}[5m]))
+        + sum(rate(hookwall_journal_dropped_total{reason="queue_full"}[5m]))
+        + hookwall_queue_depth{instance!="x", reason!="y"}"#;
     assert_eq!(expo.problems(ok), Vec::<String>::new());
     for typo in [
         "rate(hookwall_request_total[5m])",                   // missing s
@@ -428,6 +651,20 @@ fn the_checks_catch_typos() {
         r#"rate(hookwall_rejections_total{reason=~"upstrem_.*"}[5m])"#,
         r#"rate(hookwall_upstream_responses_total{class="5XX"}[5m])"#,
         r#"increase(hookwall_config_reloads_total{result="failure"}[5m])"#,
+        "rate(hookwall_delivery_attempt_total[5m])", // missing s
+        "rate(hookwall_dead_letters[5m])",           // counter without _total
+        "hookwall_queue_oldest_second",              // missing s
+        "rate(hookwall_queue_delivery_seconds[5m])", // histogram without _bucket
+        // A value of the label of another family is not a value of this one's.
+        r#"rate(hookwall_delivery_attempts_total{result="ok"}[5m])"#,
+        r#"rate(hookwall_dead_letters_total{reason="queue_full"}[5m])"#,
+        r#"rate(hookwall_journal_dropped_total{reason="queue_unavailable"}[5m])"#,
+        r#"rate(hookwall_rejections_total{reason="max_attempts"}[5m])"#,
+        // A label the family does not have.
+        r#"hookwall_queue_depth{reason="status"}"#,
+        r#"sum(rate(hookwall_rejections_total{target="default"}[5m]))"#,
+        // A fixed label outside a hookwall_ selector cannot be checked, so it is refused.
+        r#"{__name__="hookwall_dead_letters_total", reason="max_age"}"#,
     ] {
         assert!(!expo.problems(typo).is_empty(), "typo not caught: {typo}");
     }
