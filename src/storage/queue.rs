@@ -558,7 +558,7 @@ impl Storage {
         .await
     }
 
-    /// Puts dead letters back in the queue, due now, attempts reset. `id` alone, or every
+    /// Puts dead letters back in the queue, due now, attempts reset, aged from now. `id` alone, or every
     /// one `filter` matches. Returns how many.
     pub async fn requeue_dead(
         &self,
@@ -569,9 +569,13 @@ impl Storage {
         self.ready().await?;
         timed(async {
             with_pool!(self.writer(), p => {
+                // A redrive starts afresh: `max_age` (and the age gauges) count from now,
+                // else a dead letter older than `max_age` would get one attempt only.
                 let mut q = sqlx::QueryBuilder::new(
-                    "UPDATE queue SET state = 'queued', attempts = 0, next_attempt_at = ",
+                    "UPDATE queue SET state = 'queued', attempts = 0, received_at = ",
                 );
+                q.push_bind(now);
+                q.push(", next_attempt_at = ");
                 q.push_bind(now);
                 q.push(
                     ", last_status = NULL, last_error = NULL, dead_at = NULL, \

@@ -152,7 +152,7 @@ impl Compiler {
             self.error(
                 &path("max_delay"),
                 format!(
-                    "({}) must be at least retry.initial ({})",
+                    "{} must be at least retry.initial ({})",
                     humantime::format_duration(max_delay),
                     humantime::format_duration(initial)
                 ),
@@ -240,6 +240,12 @@ impl Compiler {
             self.error(
                 &format!("{at}.targets"),
                 "a route has either an upstream or [[route.targets]], not both".to_owned(),
+            );
+        }
+        if r.upstream_tls.is_some() {
+            self.error(
+                &format!("{at}.upstream_tls"),
+                "with [[route.targets]], upstream_tls goes on each target that needs it".to_owned(),
             );
         }
         if raw.is_empty() {
