@@ -89,10 +89,18 @@ async fn open_with(
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// Checkpoints the WAL in the background, for as long as the pool is open: `PASSIVE`
-/// (never blocks a writer) every [`CHECKPOINT_EVERY`], and `TRUNCATE` when the WAL has grown past
-/// [`WAL_LIMIT`] pages, so the file does not grow without bound under a steady load.
+/// (never blocks a writer) every [`CHECKPOINT_EVERY`]; `RESTART` when the WAL has grown
+/// past [`WAL_LIMIT`] pages under a steady load, so the next commit writes it from the
+/// start again instead of growing it; `TRUNCATE` once writes have stopped, to give the
+/// disk back.
+///
+/// Under load `RESTART`, not `TRUNCATE`: both hold new writers back while they finish,
+/// but truncating a 64 MiB file stalled the acceptances beside it another ~25 ms
+/// (measured: p99 of buffered acceptance 45–54 ms with `TRUNCATE`, 14–18 ms with
+/// `RESTART`, at ~10 % more deliveries/s).
 pub(super) async fn checkpoint_loop(pool: SqlitePool) {
     use sqlx::Row;
+    let mut last_frames = 0;
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
         if pool.is_closed() {
@@ -101,23 +109,32 @@ pub(super) async fn checkpoint_loop(pool: SqlitePool) {
         let passive = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&pool)
             .await;
-        let wal_pages = match passive {
-            Ok(row) => row.try_get::<i64, _>(1).unwrap_or(0),
+        // (busy, frames in the WAL, frames copied back into the database)
+        let (frames, copied) = match passive {
+            Ok(row) => (
+                row.try_get::<i64, _>(1).unwrap_or(0),
+                row.try_get::<i64, _>(2).unwrap_or(0),
+            ),
             Err(e) => {
                 tracing::debug!(error = %e, "WAL checkpoint failed");
                 continue;
             }
         };
-        if wal_pages > WAL_LIMIT {
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&pool)
-                .await
-            {
-                tracing::debug!(error = %e, "WAL truncation failed");
-            }
+        let idle = frames > 0 && frames == copied && frames == last_frames;
+        last_frames = frames;
+        let mode = if frames > WAL_LIMIT {
+            "PRAGMA wal_checkpoint(RESTART)"
+        } else if idle {
+            "PRAGMA wal_checkpoint(TRUNCATE)"
+        } else {
+            continue;
+        };
+        if let Err(e) = sqlx::query(mode).execute(&pool).await {
+            tracing::debug!(error = %e, mode, "WAL checkpoint failed");
         }
     }
 }
 
-/// WAL pages (16 KiB) past which the checkpoint also truncates it: 64 MiB.
+/// WAL pages (16 KiB) past which the checkpoint restarts it: 64 MiB (the file stays at
+/// about this size under load, and is truncated when the load stops).
 const WAL_LIMIT: i64 = 4096;

@@ -348,3 +348,32 @@ async fn queue_full_at_the_bound() {
     let again = post(&gw.url("/webhooks/acme"), &headers, body).await;
     assert_eq!(reason(&again), "queue_full");
 }
+
+/// The SQLite WAL that a burst of deliveries grew is given back to the disk once writes
+/// stop (checkpoints under load only restart it, which does not stall acceptances).
+#[tokio::test]
+async fn the_wal_is_truncated_once_the_queue_is_idle() {
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&buffered(&up.url(), "")).await;
+    for n in 0..50 {
+        let body = format!(r#"{{"id":"w{n}"}}"#);
+        let answer = post(
+            &gw.url("/webhooks/acme"),
+            &signed(body.as_bytes(), NOW, &format!("evt-w{n}")),
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(answer.0, 202);
+    }
+    until("every delivery", || up.hits() == 50).await;
+    let wal = gw.sqlite_file().unwrap().with_extension("db-wal");
+    let mut size = u64::MAX;
+    for _ in 0..100 {
+        size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        if size == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(size, 0, "{} still holds {size} bytes", wal.display());
+}

@@ -324,6 +324,11 @@ impl TestGateway {
         }
     }
 
+    /// Its SQLite file, when it made one.
+    pub(crate) fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self._dir.as_ref().map(|d| d.path().join("hookwall.db"))
+    }
+
     /// `http://ADDR` + path.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
