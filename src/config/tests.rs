@@ -306,6 +306,30 @@ fn syntax_errors_carry_line_and_column() {
 }
 
 #[test]
+fn event_on_a_sync_route_is_a_warning_and_on_a_buffered_one_is_not() {
+    let sync = ok(&ROUTE.replace(
+        "[route.verify]",
+        "event = \"header:X-Type\"\n[route.verify]",
+    ));
+    assert!(
+        sync.warnings
+            .iter()
+            .any(|w| w.contains("event has no effect")),
+        "{:?}",
+        sync.warnings
+    );
+    let buffered = ok(&ROUTE.replace(
+        "[route.verify]",
+        "event = \"header:X-Type\"\ndelivery = \"buffered\"\n[route.verify]",
+    ));
+    assert!(
+        !buffered.warnings.iter().any(|w| w.contains("event")),
+        "{:?}",
+        buffered.warnings
+    );
+}
+
+#[test]
 fn tolerance_without_timestamp_is_a_warning_not_an_error() {
     let c = ok(&ROUTE.replace("[route.verify]", "tolerance = \"1m\"\n[route.verify]"));
     assert!(

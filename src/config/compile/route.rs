@@ -201,6 +201,11 @@ impl Compiler {
                 event: event.as_ref(),
             },
         );
+        if r.event.is_some() && delivery.buffered().is_none() {
+            self.warnings.push(format!(
+                "{at}.event has no effect yet: only the targets of a delivery = \"buffered\" route filter by event"
+            ));
+        }
         // What sync paths (replays) send to: the route's upstream, or its first target.
         let upstream = upstream.or_else(|| {
             delivery
