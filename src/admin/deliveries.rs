@@ -20,7 +20,10 @@ use http::StatusCode;
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
-use super::query::{bad_query, no_storage, rfc3339, time_field, unavailable, Query};
+use super::query::{
+    bad_query, bad_request, next_cursor, no_storage, rfc3339, time_field, unavailable, JsonBody,
+    Query,
+};
 use super::reply;
 use crate::gateway::Gateway;
 use crate::journal::replay::{self, JobSpec, Progress, ReplayError, DEFAULT_RATE};
@@ -110,9 +113,7 @@ pub(super) async fn list(gateway: &Gateway, query: Option<&str>) -> HttpResponse
     };
     match storage.list_entries(&filter, limit).await {
         Ok(entries) => {
-            let next = (entries.len() as i64 == limit)
-                .then(|| entries.last().map(|e| e.id.clone()))
-                .flatten();
+            let next = next_cursor(entries.len(), limit, entries.last().map(|e| e.id.as_str()));
             let list: Vec<Value> = entries.iter().map(|e| entry_json(e, false, &[])).collect();
             reply::json(StatusCode::OK, json!({ "deliveries": list, "next": next }))
         }
@@ -174,33 +175,19 @@ pub(super) async fn replay_bulk(gateway: Arc<Gateway>, body: Incoming) -> HttpRe
         Ok(b) => b,
         Err((status, reason)) => return reply::error(status, reason),
     };
-    let spec: Value = match serde_json::from_slice(&bytes) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            return reply::json(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": "bad_request", "detail": "the body must be a JSON object" }),
-            )
-        }
+    let spec = match JsonBody::parse(&bytes, false) {
+        Ok(spec) => spec,
+        Err(detail) => return bad_request(detail),
     };
-    let get = |k: &str| match &spec[k] {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    };
-    let filter = match filter_from(get) {
+    let filter = match filter_from(|k| spec.get(k)) {
         Ok(f) => f,
-        Err(detail) => {
-            return reply::json(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": "bad_request", "detail": detail }),
-            )
-        }
+        Err(detail) => return bad_request(detail),
     };
     let job = JobSpec {
         filter,
-        reverify: spec["reverify"].as_bool().unwrap_or(false),
-        dry_run: spec["dry_run"].as_bool().unwrap_or(false),
-        rate: spec["rate"].as_f64().unwrap_or(DEFAULT_RATE),
+        reverify: spec.value("reverify").as_bool().unwrap_or(false),
+        dry_run: spec.value("dry_run").as_bool().unwrap_or(false),
+        rate: spec.value("rate").as_f64().unwrap_or(DEFAULT_RATE),
     };
     let jobs = &gateway.replay_jobs;
     match jobs.start(gateway.clone(), storage, job).await {

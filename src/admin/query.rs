@@ -47,6 +47,50 @@ impl Query {
     }
 }
 
+/// A bulk endpoint's JSON object body (`{"route":..,"since":..}`); empty strings count as
+/// absent, as in a query.
+pub(super) struct JsonBody(serde_json::Value);
+
+impl JsonBody {
+    /// `bytes` as a JSON object; with `empty_is_object`, an empty body is `{}`. The error
+    /// is the `detail` for [`bad_request`].
+    pub(super) fn parse(bytes: &[u8], empty_is_object: bool) -> Result<Self, String> {
+        if empty_is_object && bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonBody(json!({})));
+        }
+        match serde_json::from_slice(bytes) {
+            Ok(v @ serde_json::Value::Object(_)) => Ok(JsonBody(v)),
+            _ => Err("the body must be a JSON object".to_owned()),
+        }
+    }
+
+    /// The string under `key`.
+    pub(super) fn get(&self, key: &str) -> Option<String> {
+        match &self.0[key] {
+            serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// The value under `key` (`Null` when absent).
+    pub(super) fn value(&self, key: &str) -> &serde_json::Value {
+        &self.0[key]
+    }
+}
+
+/// The cursor of the next page: the last row's id when the page came back full.
+pub(super) fn next_cursor(rows: usize, limit: i64, last_id: Option<&str>) -> Option<String> {
+    (rows as i64 == limit).then(|| last_id.map(str::to_owned))?
+}
+
+/// `400 {"error":"bad_request","detail":..}`: a body the endpoint cannot use.
+pub(super) fn bad_request(detail: String) -> HttpResponse {
+    reply::json(
+        StatusCode::BAD_REQUEST,
+        json!({ "error": "bad_request", "detail": detail }),
+    )
+}
+
 /// `400 {"error":"bad_query","detail":..}`.
 pub(super) fn bad_query(detail: String) -> HttpResponse {
     reply::json(
@@ -105,6 +149,25 @@ mod tests {
         assert_eq!(q.get("route").as_deref(), Some("acme"));
         assert_eq!(q.get("reason").as_deref(), Some("bad sig"));
         assert_eq!(q.get("missing"), None);
+    }
+
+    #[test]
+    fn bodies_are_json_objects_and_empty_only_where_allowed() {
+        let b = JsonBody::parse(br#"{"route":"acme","since":"","rate":2}"#, false).unwrap();
+        assert_eq!(b.get("route").as_deref(), Some("acme"));
+        assert_eq!(b.get("since"), None, "empty strings are absent");
+        assert_eq!(b.get("rate"), None, "not a string");
+        assert_eq!(b.value("rate"), &serde_json::json!(2));
+        assert!(JsonBody::parse(b"[1]", false).is_err());
+        assert!(JsonBody::parse(b"", false).is_err());
+        assert!(JsonBody::parse(b" \n", true).is_ok());
+    }
+
+    #[test]
+    fn a_full_page_has_a_cursor() {
+        assert_eq!(next_cursor(2, 2, Some("b")).as_deref(), Some("b"));
+        assert_eq!(next_cursor(1, 2, Some("a")), None);
+        assert_eq!(next_cursor(0, 2, None), None);
     }
 
     #[test]

@@ -16,7 +16,10 @@ use http::{HeaderMap, Method, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
-use super::query::{bad_query, no_storage, rfc3339, time_field, unavailable, Query};
+use super::query::{
+    bad_query, bad_request, next_cursor, no_storage, rfc3339, time_field, unavailable, JsonBody,
+    Query,
+};
 use super::reply;
 use crate::context::Outcome;
 use crate::gateway::Gateway;
@@ -96,9 +99,7 @@ pub(super) async fn list(gateway: &Gateway, query: Option<&str>) -> HttpResponse
     };
     match storage.dead_letters(&filter, limit).await {
         Ok(dead) => {
-            let next = (dead.len() as i64 == limit)
-                .then(|| dead.last().map(|d| d.id.clone()))
-                .flatten();
+            let next = next_cursor(dead.len(), limit, dead.last().map(|d| d.id.as_str()));
             let list: Vec<Value> = dead.iter().map(dead_letter_json).collect();
             reply::json(
                 StatusCode::OK,
@@ -138,31 +139,13 @@ pub(super) async fn retry_bulk(gateway: &Gateway, body: Incoming) -> HttpRespons
         Err((status, reason)) => return reply::error(status, reason),
     };
     // An empty body means no filter, like `{}`.
-    let spec = if bytes.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        match serde_json::from_slice(&bytes) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => {
-                return reply::json(
-                    StatusCode::BAD_REQUEST,
-                    json!({ "error": "bad_request", "detail": "the body must be a JSON object" }),
-                )
-            }
-        }
+    let spec = match JsonBody::parse(&bytes, true) {
+        Ok(spec) => spec,
+        Err(detail) => return bad_request(detail),
     };
-    let get = |k: &str| match &spec[k] {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    };
-    let filter = match filter_from(get) {
+    let filter = match filter_from(|k| spec.get(k)) {
         Ok(f) => DeadLetterFilter { before: None, ..f },
-        Err(detail) => {
-            return reply::json(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": "bad_request", "detail": detail }),
-            )
-        }
+        Err(detail) => return bad_request(detail),
     };
     match storage.requeue_dead(None, &filter, now_micros()).await {
         Ok(n) => {
