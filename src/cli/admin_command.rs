@@ -82,3 +82,61 @@ pub(super) fn query(pairs: &[(&str, &str)]) -> String {
     }
     q.finish()
 }
+
+/// The flags that were given, as query pairs.
+pub(super) fn given<'a, const N: usize>(
+    fields: [(&'static str, &'a Option<String>); N],
+) -> Vec<(&'static str, &'a str)> {
+    fields
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+}
+
+/// A listing's path: `base` with the filter `pairs`, the page size and the cursor.
+pub(super) fn page_path(
+    base: &str,
+    pairs: Vec<(&str, &str)>,
+    limit: u32,
+    before: Option<&str>,
+) -> String {
+    let limit = limit.to_string();
+    let mut all = pairs;
+    all.push(("limit", &limit));
+    all.extend(before.map(|b| ("before", b)));
+    format!("{base}?{}", query(&all))
+}
+
+/// An id as given, if it looks like one (it goes into a URL path); else the error names
+/// `what` it should have been.
+pub(super) fn path_id<'a>(id: &'a str, what: &str) -> Result<&'a str, ExitCode> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(id)
+    } else {
+        eprintln!("hookwall: {id:?} is not {what}");
+        Err(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_paths_carry_the_given_flags_the_limit_and_the_cursor() {
+        let (route, since) = (Some("a b".to_owned()), None);
+        let pairs = given([("route", &route), ("since", &since)]);
+        assert_eq!(
+            page_path("/dead-letters", pairs, 5, Some("x")),
+            "/dead-letters?route=a+b&limit=5&before=x"
+        );
+    }
+
+    #[test]
+    fn ids_that_would_change_the_url_are_refused() {
+        assert!(path_id("0193a0b1-7c2d-7e3f-8a4b-5c6d7e8f9a0b", "an id").is_ok());
+        assert!(path_id("../reload", "an id").is_err());
+        assert!(path_id("a?b", "an id").is_err());
+        assert!(path_id("", "an id").is_err());
+    }
+}

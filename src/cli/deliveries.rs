@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use super::admin_command::{call, client, query, Target};
+use super::admin_command::{call, client, given, page_path, path_id, Target};
 use super::table::text;
 
 /// `hookwall deliveries ...`.
@@ -61,17 +61,14 @@ pub struct Filter {
 
 impl Filter {
     fn pairs(&self) -> Vec<(&'static str, &str)> {
-        [
+        given([
             ("route", &self.route),
             ("outcome", &self.outcome),
             ("reason", &self.reason),
             ("since", &self.since),
             ("until", &self.until),
             ("dedup_id", &self.dedup_id),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
-        .collect()
+        ])
     }
 }
 
@@ -97,14 +94,10 @@ pub struct ReplayArgs {
 
 /// An entry id as given, if it looks like one (it goes into a URL path).
 fn entry_id(id: &str) -> Result<&str, ExitCode> {
-    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        Ok(id)
-    } else {
-        eprintln!(
-            "hookwall: {id:?} is not a journal entry id (the `id` of `hookwall deliveries list`)"
-        );
-        Err(ExitCode::FAILURE)
-    }
+    path_id(
+        id,
+        "a journal entry id (the `id` of `hookwall deliveries list`)",
+    )
 }
 
 /// The list as a table, one entry a line.
@@ -210,13 +203,7 @@ pub(super) async fn deliveries(command: DeliveriesCommand) -> ExitCode {
         } => {
             async {
                 let client = client(&target)?;
-                let limit = limit.to_string();
-                let mut pairs = filter.pairs();
-                pairs.push(("limit", &limit));
-                if let Some(b) = &before {
-                    pairs.push(("before", b));
-                }
-                let path = format!("/deliveries?{}", query(&pairs));
+                let path = page_path("/deliveries", filter.pairs(), limit, before.as_deref());
                 let v = call(&client, Method::GET, &path, None, StatusCode::OK).await?;
                 if target.json {
                     super::print(&format!("{v}\n"));

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value};
 
-use super::admin_command::{call, client, query, Target};
+use super::admin_command::{call, client, given, page_path, path_id, Target};
 use super::table::{render, text};
 
 /// Arguments of `hookwall queue`.
@@ -71,27 +71,20 @@ pub struct DeadFilter {
 
 impl DeadFilter {
     fn pairs(&self) -> Vec<(&'static str, &str)> {
-        [
+        given([
             ("route", &self.route),
             ("since", &self.since),
             ("until", &self.until),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
-        .collect()
+        ])
     }
 }
 
 /// A dead letter id as given, if it looks like one (it goes into a URL path).
 fn dead_letter_id(id: &str) -> Result<&str, ExitCode> {
-    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        Ok(id)
-    } else {
-        eprintln!(
-            "hookwall: {id:?} is not a dead letter id (the `id` of `hookwall dead-letters list`)"
-        );
-        Err(ExitCode::FAILURE)
-    }
+    path_id(
+        id,
+        "a dead letter id (the `id` of `hookwall dead-letters list`)",
+    )
 }
 
 fn queue_table(routes: &[Value]) -> String {
@@ -190,13 +183,7 @@ pub(super) async fn dead_letters(command: DeadLettersCommand) -> ExitCode {
                 before,
             } => {
                 let client = client(&target)?;
-                let limit = limit.to_string();
-                let mut pairs = filter.pairs();
-                pairs.push(("limit", &limit));
-                if let Some(b) = &before {
-                    pairs.push(("before", b));
-                }
-                let path = format!("/dead-letters?{}", query(&pairs));
+                let path = page_path("/dead-letters", filter.pairs(), limit, before.as_deref());
                 let v = call(&client, Method::GET, &path, None, StatusCode::OK).await?;
                 print_json_or(&target, &v, |v| {
                     let list = v["dead_letters"].as_array().cloned().unwrap_or_default();
@@ -282,13 +269,5 @@ mod tests {
             lines[1].split_whitespace().collect::<Vec<_>>(),
             ["shop", "billing", "12", "3", "1", "4.2"]
         );
-    }
-
-    #[test]
-    fn ids_that_would_change_the_url_are_refused() {
-        assert!(dead_letter_id("0193a0b1-7c2d-7e3f-8a4b-5c6d7e8f9a0b").is_ok());
-        assert!(dead_letter_id("../reload").is_err());
-        assert!(dead_letter_id("a?b").is_err());
-        assert!(dead_letter_id("").is_err());
     }
 }
