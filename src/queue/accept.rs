@@ -80,7 +80,7 @@ pub(super) async fn commit_loop(mut inbox: mpsc::Receiver<Commit>, storage: Arc<
 pub(crate) struct Accept {
     route: Arc<str>,
     buffered: Arc<Buffered>,
-    event: Option<EventSource>,
+    event: Option<Arc<EventSource>>,
     queue: QueueSlot,
 }
 
@@ -103,7 +103,7 @@ impl Accept {
         Accept {
             route: route.into(),
             buffered,
-            event,
+            event: event.map(Arc::new),
             queue,
         }
     }
@@ -116,7 +116,11 @@ fn rows_for(
     event: Option<&EventSource>,
     req: &Request<Bytes>,
 ) -> Vec<QueuedDelivery> {
-    let event = event.and_then(|s| event_type(s, req.headers(), req.body()));
+    // Finding the event type may parse the body: only when a target filters on it.
+    let filtered = buffered.targets.iter().any(|t| !t.events.is_empty());
+    let event = event
+        .filter(|_| filtered)
+        .and_then(|s| event_type(s, req.headers(), req.body()));
     let ctx = req.extensions().get::<RequestContext>();
     let delivery_id = req
         .extensions()
@@ -128,6 +132,15 @@ fn rows_for(
         .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
         .collect();
     let now = SystemTime::now();
+    // Each row is the same delivery for another target.
+    let request_id = ctx.map_or_else(|| "-".to_owned(), |c| c.request_id.to_string());
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+    let client_ip = ctx.map_or_else(String::new, |c| c.client_ip.to_string());
+    let peer_ip = ctx.map_or_else(String::new, |c| c.peer.ip().to_string());
     buffered
         .targets
         .iter()
@@ -137,16 +150,13 @@ fn rows_for(
             route: route.to_owned(),
             target: t.name.clone(),
             delivery_id: delivery_id.clone(),
-            request_id: ctx.map_or_else(|| "-".to_owned(), |c| c.request_id.to_string()),
-            method: req.method().to_string(),
-            path: req
-                .uri()
-                .path_and_query()
-                .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
+            request_id: request_id.clone(),
+            method: method.clone(),
+            path: path.clone(),
             headers: headers.clone(),
             body: req.body().clone(),
-            client_ip: ctx.map_or_else(String::new, |c| c.client_ip.to_string()),
-            peer_ip: ctx.map_or_else(String::new, |c| c.peer.ip().to_string()),
+            client_ip: client_ip.clone(),
+            peer_ip: peer_ip.clone(),
             peer_trusted: ctx.is_some_and(|c| c.peer_trusted),
             https: ctx.is_some_and(|c| c.https),
             received_at: super::micros(now),
@@ -164,12 +174,12 @@ fn taken(mut resp: HttpResponse) -> HttpResponse {
 async fn accept(
     route: Arc<str>,
     buffered: Arc<Buffered>,
-    event: Option<EventSource>,
+    event: Option<Arc<EventSource>>,
     queue: Option<Arc<Queue>>,
     req: Request<Bytes>,
 ) -> HttpResponse {
     let rid = request_id(&req);
-    let rows = rows_for(&route, &buffered, event.as_ref(), &req);
+    let rows = rows_for(&route, &buffered, event.as_deref(), &req);
     if rows.is_empty() {
         // Verified, but no target wants this event: the provider must not retry it.
         return taken(respond::ignored(&rid));
