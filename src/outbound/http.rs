@@ -1,11 +1,12 @@
 //! The HTTPS client for calls hookwall makes itself to provider services: key servers,
 //! certificate URLs, provider APIs (Plaid's key endpoint, SNS subscription confirmation),
-//! and later the reconcile pollers.
+//! and the reconcile pollers.
 //!
 //! Mechanism: hyper-util's pooled client over `hyper-rustls`, built from the same rustls
 //! [`ClientConfig`] as https upstreams (system roots plus an optional `ca_file`), with
 //! `https_only`: a plain `http://` URL is refused by the connector before any connection
-//! is made. Every call has a deadline for the whole exchange (connect, head and body) and
+//! is made (the reconcile pollers' client also allows `http://` to loopback addresses, for
+//! an `api_base` pointed at a local fake or proxy). Every call has a deadline for the whole exchange (connect, head and body) and
 //! reads at most a given number of body bytes; a larger answer is an error, never
 //! truncated data.
 
@@ -126,10 +127,11 @@ pub(crate) const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// A pooled HTTPS-only client.
+/// A pooled HTTPS-only client (plain HTTP to loopback only where built to allow it).
 #[derive(Clone)]
 pub(crate) struct HttpClient {
     client: Client<Connector, Full<Bytes>>,
+    loopback_http: bool,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -141,6 +143,17 @@ impl std::fmt::Debug for HttpClient {
 impl HttpClient {
     /// A client trusting what `tls` trusts.
     pub(crate) fn new(tls: Arc<ClientConfig>) -> Self {
+        Self::build(tls, false)
+    }
+
+    /// A client that also speaks plain HTTP to loopback addresses: provider APIs whose
+    /// `api_base` a test (or a local proxy) points at 127.0.0.1. Any other `http://` URL
+    /// is still refused before connecting.
+    pub(crate) fn allowing_loopback_http(tls: Arc<ClientConfig>) -> Self {
+        Self::build(tls, true)
+    }
+
+    fn build(tls: Arc<ClientConfig>, loopback_http: bool) -> Self {
         let mut http = HttpConnector::new();
         // The https connector checks the scheme; the inner one must let https through.
         http.enforce_http(false);
@@ -148,22 +161,30 @@ impl HttpClient {
         // hyper-rustls sets ALPN itself (and refuses a config that already has it).
         let mut tls = (*tls).clone();
         tls.alpn_protocols.clear();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(http);
+        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
+        let builder = if loopback_http {
+            // The scheme is checked again per call in `send`.
+            builder.https_or_http()
+        } else {
+            builder.https_only()
+        };
+        let connector = builder.enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(2)
             .build(connector);
-        HttpClient { client }
+        HttpClient {
+            client,
+            loopback_http,
+        }
     }
 
     /// Runs `call`: the answer (any status) with its body, or why there is none.
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Fetched, FetchError> {
         let uri: Uri = call.url.parse().map_err(|_| FetchError::NotHttps)?;
-        if uri.scheme_str() != Some("https") || uri.authority().is_none() {
+        let allowed =
+            uri.scheme_str() == Some("https") || (self.loopback_http && is_loopback_http(&uri));
+        if !allowed || uri.authority().is_none() {
             return Err(FetchError::NotHttps);
         }
         let mut req = Request::builder().method(call.method).uri(uri);
@@ -205,6 +226,17 @@ impl HttpClient {
             .await
             .map_err(|_| FetchError::Timeout(call.timeout))?
     }
+}
+
+/// Whether `uri` is `http://` to a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+pub(crate) fn is_loopback_http(uri: &Uri) -> bool {
+    uri.scheme_str() == Some("http")
+        && uri.host().is_some_and(|h| {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
+            h.eq_ignore_ascii_case("localhost")
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
 }
 
 /// An error and its sources on one line (hyper-util's own message is only "client error").
@@ -259,5 +291,27 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, FetchError::NotHttps), "{err}");
+    }
+
+    #[tokio::test]
+    async fn loopback_http_is_allowed_only_to_loopback() {
+        let tls = crate::outbound::tls::client_config(&Default::default()).unwrap();
+        let client = HttpClient::allowing_loopback_http(tls);
+        let err = client
+            .send(Call::get("http://192.0.2.1:9/"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FetchError::NotHttps), "{err}");
+        for ok in [
+            "http://127.0.0.1:9/",
+            "http://[::1]:9/",
+            "http://localhost:9/",
+        ] {
+            assert!(is_loopback_http(&ok.parse().unwrap()), "{ok}");
+        }
+        assert!(!is_loopback_http(
+            &"http://127.0.0.1.example:9/".parse().unwrap()
+        ));
+        assert!(!is_loopback_http(&"https://127.0.0.1:9/".parse().unwrap()));
     }
 }
