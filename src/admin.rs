@@ -6,6 +6,7 @@
 //! | `GET /routes`, `POST /reload`, `POST /config/check` | [`config_api`] |
 //! | `GET /deliveries[/{id}]`, `POST /deliveries/{id}/replay`, `POST /replays`, `GET`/`DELETE /replays/{job}` | [`deliveries`] |
 //! | `GET /queue`, `GET /dead-letters`, `POST /dead-letters[/{id}]/retry`, `DELETE /dead-letters/{id}` | [`queue`] |
+//! | `GET /reconcile`, `POST /reconcile/{route}/run` | [`reconcile`] |
 //!
 //! With `[admin] token` set, every endpoint but `/healthz` and `/metrics` needs
 //! `Authorization: Bearer <token>` (compared in constant time). Without a token, endpoints
@@ -16,6 +17,7 @@ mod deliveries;
 mod health;
 mod query;
 mod queue;
+mod reconcile;
 mod reply;
 
 use std::convert::Infallible;
@@ -111,9 +113,21 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr)
             return queue::retry_one(&gateway, id).await
         }
         (&Method::DELETE, ["dead-letters", id]) => return queue::discard(&gateway, id, peer).await,
-        (_, ["deliveries", ..] | ["replays", ..] | ["queue"] | ["dead-letters", ..]) => {
-            return reply::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        (&Method::GET, ["reconcile"]) => return reconcile::overview(&gateway).await,
+        // Route names may hold `/`: the name is everything between the two.
+        (&Method::POST, ["reconcile", _, .., "run"]) => {
+            let route = &path["/reconcile/".len()..path.len() - "/run".len()];
+            return reconcile::run(&gateway, route).await;
         }
+        (
+            _,
+            ["deliveries", ..]
+            | ["replays", ..]
+            | ["queue"]
+            | ["dead-letters", ..]
+            | ["reconcile"]
+            | ["reconcile", _, .., "run"],
+        ) => return reply::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         _ => {}
     }
     match (method, path.as_str()) {

@@ -8,6 +8,7 @@ mod deliveries;
 mod echo;
 mod presets;
 mod queue;
+mod reconcile;
 mod run;
 mod sign;
 mod table;
@@ -91,6 +92,9 @@ pub enum Command {
     /// The dead letters of the running gateway: list, retry, discard.
     #[command(subcommand)]
     DeadLetters(queue::DeadLettersCommand),
+    /// Polling the providers' APIs for missed deliveries: status, or run a route now.
+    #[command(subcommand)]
+    Reconcile(reconcile::ReconcileCommand),
 }
 
 /// Runs a command to its exit code.
@@ -109,6 +113,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Replay(args) => with_runtime(deliveries::replay(args)),
         Command::Queue(args) => with_runtime(queue::queue(args)),
         Command::DeadLetters(command) => with_runtime(queue::dead_letters(command)),
+        Command::Reconcile(command) => with_runtime(reconcile::reconcile(command)),
         Command::Run { config } => {
             let _guard = init_logging(cli.log_format);
             with_runtime(run::run(&config))

@@ -341,6 +341,82 @@ pub struct RouteConfig {
     pub event: Option<EventSource>,
     /// Forwarded at once (`sync`) or queued and delivered with retries (`buffered`).
     pub delivery: Delivery,
+    /// `[route.reconcile]`: the provider API polled for deliveries the webhooks missed.
+    pub reconcile: Option<Arc<ReconcileConfig>>,
+}
+
+/// `[route.reconcile]`, validated (CONTRACT §11).
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    /// Where events are listed, and how.
+    pub source: ReconcileSource,
+    /// Time between runs.
+    pub every: Duration,
+    /// How far back the first run (and a run after downtime) looks.
+    pub lookback: Duration,
+    /// The API credential (a restricted key, a token).
+    pub credentials: Secret,
+    /// The API's base URL, without a trailing slash (`https://`, or `http://` to loopback).
+    pub api_base: String,
+    /// Pages one run reads at most.
+    pub max_pages: u32,
+    /// Deadline of one API call.
+    pub timeout: Duration,
+}
+
+/// The three sources of CONTRACT §11.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReconcileSource {
+    /// `GET /v1/events`: each event forwarded with its id as the dedup id.
+    Stripe,
+    /// A hook's deliveries; failed ones are redelivered by GitHub.
+    Github {
+        /// `repos/{owner}/{name}` or `orgs/{org}`: the hook's owner in API paths.
+        owner: String,
+        /// The hook.
+        hook_id: u64,
+    },
+    /// Any API that lists events after a cursor.
+    Generic(GenericSource),
+}
+
+/// A generic source's template and pointers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenericSource {
+    /// The first page's URL, `{cursor}` replaced by the cursor (URL-encoded).
+    pub url: String,
+    /// JSON pointer to the array of events in a page (`""`: the page is the array).
+    pub items: String,
+    /// JSON pointer to an event's id, within the event.
+    pub id: String,
+    /// JSON pointer to an event's creation time (unix seconds or RFC 3339).
+    pub created: Option<String>,
+    /// JSON pointer to the next page's URL; without it the `Link: rel="next"` header.
+    pub next: Option<String>,
+    /// The header the credentials go in (`Authorization` sends `Bearer <credentials>`).
+    pub credentials_header: http::HeaderName,
+    /// How the cursor is written before any event has been seen.
+    pub cursor_format: CursorFormat,
+}
+
+/// How a generic source's first cursor (now − lookback) is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorFormat {
+    /// Unix seconds.
+    Unix,
+    /// RFC 3339 (UTC).
+    Rfc3339,
+}
+
+impl ReconcileSource {
+    /// `"stripe"`, `"github"` or `"generic"` (labels, `X-Hookwall-Verified`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReconcileSource::Stripe => "stripe",
+            ReconcileSource::Github { .. } => "github",
+            ReconcileSource::Generic(_) => "generic",
+        }
+    }
 }
 
 /// `[queue]`.

@@ -67,6 +67,17 @@ pub(crate) struct UpstreamAccepted;
 #[derive(Debug, Clone)]
 pub(crate) struct ReplayOf(pub String);
 
+/// On a request that no signature vouched for, but something else did: the value of
+/// `X-Hookwall-Verified` upstream (`reconcile:stripe` for an event polled from Stripe's API)
+/// instead of the provider's name.
+#[derive(Debug, Clone)]
+pub(crate) struct VerifiedBy(pub Arc<str>);
+
+/// On an event polled from the provider's API (reconcile): its id, which dedup takes as
+/// the delivery id instead of looking in the request (the API vouched for it).
+#[derive(Debug, Clone)]
+pub(crate) struct PolledId(pub Arc<str>);
+
 /// On a queued delivery's attempt: its number, from 1 (`X-Hookwall-Attempt`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Attempt(pub u32);

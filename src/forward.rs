@@ -25,6 +25,7 @@ use tower::Service;
 
 use crate::context::{
     Attempt, DeliveryId, Outcome, ReplayOf, RequestContext, UpstreamAccepted, UpstreamFailure,
+    VerifiedBy,
 };
 use crate::error::Rejection;
 use crate::layers::body_limit::{read_capped, ReadError};
@@ -248,6 +249,11 @@ impl Upstream {
         let delivery = req.extensions().get::<DeliveryId>().cloned();
         let replay_of = req.extensions().get::<ReplayOf>().cloned();
         let attempt = req.extensions().get::<Attempt>().copied();
+        let verified = req
+            .extensions()
+            .get::<VerifiedBy>()
+            .and_then(|v| HeaderValue::from_str(&v.0).ok())
+            .unwrap_or_else(|| self.verified.clone());
         let len = req.body().len();
         // HTTP/2 carries the host as the URI's authority, not a Host header.
         let authority = req
@@ -287,7 +293,7 @@ impl Upstream {
             }
         }
         h.insert(X_HOOKWALL_ROUTE, self.route.clone());
-        h.insert(X_HOOKWALL_VERIFIED, self.verified.clone());
+        h.insert(X_HOOKWALL_VERIFIED, verified);
         if let Some(DeliveryId(id)) = delivery {
             if let Ok(v) = HeaderValue::from_str(&id) {
                 h.insert(X_HOOKWALL_DELIVERY_ID, v);

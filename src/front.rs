@@ -198,6 +198,7 @@ fn journal_draft(
         store,
         attempt: None,
         target: None,
+        polled: false,
     });
 }
 

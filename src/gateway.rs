@@ -45,6 +45,8 @@ pub struct Gateway {
     pub(crate) journal: OnceLock<Journal>,
     /// Bulk replays running on this instance.
     pub(crate) replay_jobs: Jobs,
+    /// Reconcile, once started.
+    reconciler: OnceLock<Arc<crate::reconcile::Reconciler>>,
 }
 
 /// Why a reload (or a check against the running gateway) was refused. The running config
@@ -110,6 +112,7 @@ impl Gateway {
             storage: OnceLock::new(),
             journal: OnceLock::new(),
             replay_jobs: Jobs::default(),
+            reconciler: OnceLock::new(),
         }))
     }
 
@@ -183,6 +186,41 @@ impl Gateway {
         if let Some(queue) = self.queue() {
             crate::queue::worker::drain(queue, grace).await;
         }
+    }
+
+    /// Starts reconcile on the attached storage (on the calling runtime): the schedule
+    /// that runs each route's `[route.reconcile]` every `every`, until `stop`. Routes a
+    /// reload adds are picked up. `false` without storage.
+    pub async fn start_reconcile(
+        self: &Arc<Self>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        let Some(storage) = self.storage.get() else {
+            return false;
+        };
+        if storage.backend() == "sqlite" {
+            // A run the previous process was in the middle of holds a lease nobody renews.
+            if let Err(e) = storage.release_all_reconcile_leases().await {
+                tracing::warn!(error = %e, "reconcile leases of the previous run not given back; they expire within a minute");
+            }
+        }
+        match crate::reconcile::Reconciler::new() {
+            Ok(r) => {
+                if self.reconciler.set(Arc::new(r)).is_ok() {
+                    tokio::spawn(crate::reconcile::schedule::run(self.clone(), stop));
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reconcile not started: no TLS client settings");
+                false
+            }
+        }
+    }
+
+    /// Reconcile's runtime, once started.
+    pub(crate) fn reconciler(&self) -> Option<&Arc<crate::reconcile::Reconciler>> {
+        self.reconciler.get()
     }
 
     /// The running queue, once started.

@@ -71,6 +71,8 @@ pub(crate) struct Draft {
     pub attempt: Option<u32>,
     /// And the target it went to.
     pub target: Option<String>,
+    /// Polled from the provider's API (reconcile): vouched for by the API, not a signature.
+    pub polled: bool,
 }
 
 /// The handle the front submits drafts through.

@@ -44,6 +44,7 @@ pub mod layers;
 pub mod metrics;
 pub(crate) mod outbound;
 pub(crate) mod queue;
+pub(crate) mod reconcile;
 pub(crate) mod redis_client;
 pub(crate) mod respond;
 pub(crate) mod router;

@@ -15,9 +15,11 @@ use prometheus_client::registry::Registry;
 
 pub mod journal;
 pub mod queue;
+pub mod reconcile;
 
 pub use journal::JournalMetrics;
 pub use queue::QueueMetrics;
+pub use reconcile::ReconcileMetrics;
 
 use crate::context::Outcome;
 use crate::error::{Rejection, REASON_COUNT};
@@ -97,6 +99,8 @@ pub struct Metrics {
     pub journal: JournalMetrics,
     /// The delivery queue's families.
     pub queue: QueueMetrics,
+    /// Reconcile's families.
+    pub reconcile: ReconcileMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -202,6 +206,7 @@ impl Default for Metrics {
         );
         let journal = JournalMetrics::register(&mut registry);
         let queue = QueueMetrics::register(&mut registry);
+        let reconcile = ReconcileMetrics::register(&mut registry);
         for result in ["ok", "error"] {
             drop(
                 config_reloads
@@ -225,6 +230,7 @@ impl Default for Metrics {
             dedup_entries,
             journal,
             queue,
+            reconcile,
         }
     }
 }

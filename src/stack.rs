@@ -7,13 +7,14 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::Request;
 use hyper::body::Incoming;
 use tower::util::{BoxCloneSyncService, Either};
 use tower::ServiceBuilder;
 
 use crate::clock::Clock;
-use crate::config::{DedupConfig, RateLimitConfig, RouteConfig};
+use crate::config::{DedupConfig, RateLimitConfig, ReconcileSource, RouteConfig};
 use crate::dedup::DedupStore;
 use crate::forward::{Forward, Upstream, UpstreamSettings};
 use crate::gateway::BuildError;
@@ -64,7 +65,13 @@ pub struct Route {
     /// A buffered route's targets by name, each with its upstream (the delivery workers
     /// send there); empty for a sync route.
     pub(crate) targets: Vec<(String, Arc<Upstream>)>,
+    /// Where polled events enter (reconcile): the route's dedup, then its delivery; `None`
+    /// unless the route reconciles from a source whose events hookwall forwards itself.
+    pub(crate) polled: Option<PolledService>,
 }
+
+/// The part of a route's stack polled events go through.
+pub(crate) type PolledService = BoxCloneSyncService<Request<Bytes>, HttpResponse, Infallible>;
 
 /// Builds `cfg`'s stack. `previous` is the limiter of the route with the same name before
 /// a reload: reused when the limit is unchanged, so a reload does not reset rate limits.
@@ -108,6 +115,21 @@ pub(crate) fn build_route(
             .collect::<Result<Vec<_>, BuildError>>()?,
     };
 
+    let dedup_layer = cfg.dedup.clone().map(|key| {
+        DedupLayer::new(
+            shared.store.clone(),
+            key,
+            &cfg.name,
+            DedupTimings {
+                lease: dedup.lease,
+                ttl: dedup.ttl,
+                call_timeout: dedup.call_timeout,
+                on_store_error: dedup.on_store_error,
+                upstream_timeout: cfg.timeout,
+            },
+            metrics.clone(),
+        )
+    });
     let verifier = Arc::new(cfg.verifier.clone());
     let settings = HandshakeSettings {
         verify_token: cfg.provider_settings.meta_verify_token.clone(),
@@ -175,33 +197,26 @@ pub(crate) fn build_route(
                 .map(|s| SnsControlLayer::new(s, &cfg.name)),
         )
         // Uniqueness, only for authentic and fresh deliveries.
-        .option_layer(cfg.dedup.clone().map(|key| {
-            DedupLayer::new(
-                shared.store.clone(),
-                key,
-                &cfg.name,
-                DedupTimings {
-                    lease: dedup.lease,
-                    ttl: dedup.ttl,
-                    call_timeout: dedup.call_timeout,
-                    on_store_error: dedup.on_store_error,
-                    upstream_timeout: cfg.timeout,
-                },
-                metrics.clone(),
+        .option_layer(dedup_layer.clone())
+        .service(delivery(cfg, &upstream, shared));
+    if cfg.reconcile.is_some() {
+        shared.metrics.reconcile.route_series(&cfg.name);
+    }
+    // Polled events (reconcile) are vouched for by the provider's API: they start at dedup.
+    let polled = cfg
+        .reconcile
+        .as_ref()
+        .filter(|r| !matches!(r.source, ReconcileSource::Github { .. }))
+        .map(|_| {
+            BoxCloneSyncService::new(
+                ServiceBuilder::new()
+                    .option_layer(dedup_layer)
+                    .service(delivery(cfg, &upstream, shared)),
             )
-        }))
-        .service(match cfg.delivery.buffered() {
-            // Buffered: the delivery is written to the queue; workers forward it later.
-            Some(b) => Either::Left(Accept::new(
-                &cfg.name,
-                b.clone(),
-                cfg.event.clone(),
-                shared.queue.clone(),
-            )),
-            None => Either::Right(Forward::new(upstream.clone())),
         });
 
     Ok(Route {
+        polled,
         upstream,
         targets,
         config: cfg.clone(),
@@ -209,6 +224,24 @@ pub(crate) fn build_route(
         metrics,
         limiter,
     })
+}
+
+/// The end of a route's stack: forward now (sync), or queue (buffered).
+fn delivery(
+    cfg: &RouteConfig,
+    upstream: &Arc<Upstream>,
+    shared: &Shared,
+) -> Either<Accept, Forward> {
+    match cfg.delivery.buffered() {
+        // Buffered: the delivery is written to the queue; workers forward it later.
+        Some(b) => Either::Left(Accept::new(
+            &cfg.name,
+            b.clone(),
+            cfg.event.clone(),
+            shared.queue.clone(),
+        )),
+        None => Either::Right(Forward::new(upstream.clone())),
+    }
 }
 
 /// The pooled client for one of a route's upstreams (its own, or a target's).

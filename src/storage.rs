@@ -18,6 +18,7 @@ pub mod journal;
 pub mod migrations;
 pub mod postgres;
 pub mod queue;
+pub mod reconcile;
 pub mod sqlite;
 
 use std::time::Duration;

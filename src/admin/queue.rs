@@ -222,5 +222,6 @@ fn journal_discard(gateway: &Gateway, dead: &DeadLetter, peer: SocketAddr) {
         store: true,
         attempt: Some(dead.attempts),
         target: Some(dead.target.clone()),
+        polled: false,
     });
 }

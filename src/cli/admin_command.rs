@@ -118,6 +118,15 @@ pub(super) fn path_id<'a>(id: &'a str, what: &str) -> Result<&'a str, ExitCode> 
     }
 }
 
+/// `v` as JSON with `--json`, else as `human` writes it for people.
+pub(super) fn print_json_or(target: &Target, v: &Value, human: impl FnOnce(&Value) -> String) {
+    if target.json {
+        super::print(&format!("{v}\n"));
+    } else {
+        super::print(&human(v));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

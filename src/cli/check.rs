@@ -37,6 +37,13 @@ pub(crate) fn route_lines(config: &Config) -> Vec<String> {
                     .collect();
                 line.push_str(&format!(" delivery=buffered targets={}", targets.join(",")));
             }
+            if let Some(rc) = &r.reconcile {
+                line.push_str(&format!(
+                    " reconcile={} every={}",
+                    rc.source.name(),
+                    humantime::format_duration(rc.every)
+                ));
+            }
             line
         })
         .collect()

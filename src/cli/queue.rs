@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value};
 
-use super::admin_command::{call, client, given, page_path, path_id, Target};
+use super::admin_command::{call, client, given, page_path, path_id, print_json_or, Target};
 use super::table::{render, text};
 
 /// Arguments of `hookwall queue`.
@@ -145,14 +145,6 @@ fn dead_table(list: &[Value]) -> String {
         ],
         rows,
     )
-}
-
-fn print_json_or(target: &Target, v: &Value, human: impl FnOnce(&Value) -> String) {
-    if target.json {
-        super::print(&format!("{v}\n"));
-    } else {
-        super::print(&human(v));
-    }
 }
 
 pub(super) async fn queue(args: QueueArgs) -> ExitCode {

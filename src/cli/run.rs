@@ -74,6 +74,7 @@ pub(super) async fn run(path: &Path) -> ExitCode {
         let _ = drained_rx.await;
     });
     gateway.start_queue(stop_rx.clone()).await;
+    gateway.start_reconcile(stop_rx.clone()).await;
     tokio::spawn(crate::journal::retention::run(
         gateway.clone(),
         storage.clone(),

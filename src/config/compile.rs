@@ -16,6 +16,7 @@ use ipnet::IpNet;
 mod delivery;
 mod parse;
 mod provider;
+mod reconcile;
 mod route;
 mod scheme;
 mod sections;

@@ -76,3 +76,16 @@ pub const RETRY_ON: &[&str] = &[
 pub const UPSTREAM_CONCURRENCY: usize = 16;
 /// A buffered route's `max_queued`.
 pub const MAX_QUEUED: u64 = 1_000_000;
+/// `reconcile.every`.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(5 * 60);
+/// `reconcile.lookback`: Stripe keeps events listable for 30 days, GitHub deliveries for 3;
+/// 72 h covers the longest retry horizon of the providers that retry.
+pub const RECONCILE_LOOKBACK: Duration = Duration::from_secs(72 * 3600);
+/// `reconcile.max_pages`: pages one run reads before it stops (the next run continues).
+pub const RECONCILE_MAX_PAGES: u32 = 20;
+/// `reconcile.timeout`: one call to the provider's API.
+pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Stripe's API.
+pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
+/// GitHub's REST API.
+pub const GITHUB_API_BASE: &str = "https://api.github.com";

@@ -197,6 +197,29 @@ pub struct RawRoute {
     pub google: Option<RawGoogle>,
     pub plaid: Option<RawPlaid>,
     pub fetch_tls: Option<RawFetchTls>,
+    pub reconcile: Option<RawReconcile>,
+}
+
+/// `[route.reconcile]`: polling the provider's API for missed deliveries.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawReconcile {
+    pub source: Option<String>,
+    pub every: Option<String>,
+    pub lookback: Option<String>,
+    pub credentials: Option<StringOrSecret>,
+    pub api_base: Option<String>,
+    pub max_pages: Option<i64>,
+    pub timeout: Option<String>,
+    pub repo: Option<String>,
+    pub org: Option<String>,
+    pub hook_id: Option<i64>,
+    pub url: Option<String>,
+    pub items: Option<String>,
+    pub id: Option<String>,
+    pub created: Option<String>,
+    pub next: Option<String>,
+    pub credentials_header: Option<String>,
+    pub cursor_format: Option<String>,
 }
 
 /// `meta = { verify_token = { env = "META_VERIFY_TOKEN" } }`.
@@ -489,11 +512,13 @@ pub fn known_keys(parent: &str) -> &'static [&'static str] {
         "route[].google" => fields::<RawGoogle>(),
         "route[].plaid" => fields::<RawPlaid>(),
         "route[].fetch_tls" => fields::<RawFetchTls>(),
+        "route[].reconcile" => fields::<RawReconcile>(),
         "admin.token"
         | "route[].secrets[]"
         | "route[].meta.verify_token"
         | "route[].plaid.client_id"
-        | "route[].plaid.secret" => fields::<SecretFields>(),
+        | "route[].plaid.secret"
+        | "route[].reconcile.credentials" => fields::<SecretFields>(),
         _ => &[],
     }
 }

@@ -188,13 +188,15 @@ fn diagnosis(draft: &Draft, budget: &mut DiagnosisBudget, metrics: &Metrics) -> 
     Some(hint)
 }
 
-/// Whether the request passed the signature and timestamp checks.
+/// Whether the request passed the signature and timestamp checks (or came over the
+/// provider's API).
 fn verified(draft: &Draft) -> bool {
-    draft.key.is_some()
-        && !matches!(
-            draft.outcome,
-            Outcome::Rejected(Rejection::TimestampOutOfWindow)
-        )
+    draft.polled
+        || draft.key.is_some()
+            && !matches!(
+                draft.outcome,
+                Outcome::Rejected(Rejection::TimestampOutOfWindow)
+            )
 }
 
 /// The stored form of a draft: redacted, body kept per policy and cut, hashed.

@@ -25,7 +25,7 @@ use tower::{Layer, Service};
 
 use super::{request_id, ResponseFuture};
 use crate::config::{DedupKeyConfig, DedupSource, OnStoreError};
-use crate::context::{DeliveryId, SignedIdHeader, UpstreamAccepted};
+use crate::context::{DeliveryId, PolledId, SignedIdHeader, UpstreamAccepted};
 use crate::dedup::{with_timeout, DedupStore, Reservation};
 use crate::error::Rejection;
 use crate::metrics::RouteMetrics;
@@ -170,7 +170,8 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let rid = request_id(&req);
-        let Some(id) = extract_id(&layer.key.source, &req) else {
+        let polled = req.extensions().get::<PolledId>().map(|p| p.0.to_string());
+        let Some(id) = polled.or_else(|| extract_id(&layer.key.source, &req)) else {
             if layer.key.required {
                 return Box::pin(std::future::ready(Ok(respond::rejection(
                     &rid,

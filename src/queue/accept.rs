@@ -22,7 +22,7 @@ use tower::Service;
 use super::events::{event_type, wanted};
 use super::{now_micros, Queue, QueueSlot};
 use crate::config::{Buffered, EventSource};
-use crate::context::{DeliveryId, RequestContext, UpstreamAccepted};
+use crate::context::{DeliveryId, RequestContext, UpstreamAccepted, VerifiedBy};
 use crate::error::Rejection;
 use crate::journal::writer::time_ordered_id;
 use crate::layers::request_id;
@@ -140,6 +140,10 @@ fn rows_for(
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
     let client_ip = ctx.map_or_else(String::new, |c| c.client_ip.to_string());
+    let verified_by = req
+        .extensions()
+        .get::<VerifiedBy>()
+        .map(|v| v.0.to_string());
     let peer_ip = ctx.map_or_else(String::new, |c| c.peer.ip().to_string());
     buffered
         .targets
@@ -161,6 +165,7 @@ fn rows_for(
             https: ctx.is_some_and(|c| c.https),
             received_at: super::micros(now),
             attempts: 0,
+            verified_by: verified_by.clone(),
         })
         .collect()
 }

@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use super::backoff::{self, AttemptResult, Next};
 use super::{now_micros, Queue};
 use crate::config::Buffered;
-use crate::context::{Attempt, DeliveryId, Outcome, RequestContext, RequestRecord};
+use crate::context::{Attempt, DeliveryId, Outcome, RequestContext, RequestRecord, VerifiedBy};
 use crate::forward::Upstream;
 use crate::gateway::{Gateway, Live};
 use crate::journal::Draft;
@@ -200,6 +200,9 @@ fn rebuild(item: &QueuedDelivery) -> Option<Request<Bytes>> {
         ext.insert(DeliveryId(id.as_str().into()));
     }
     ext.insert(Attempt(item.attempts));
+    if let Some(by) = &item.verified_by {
+        ext.insert(VerifiedBy(by.as_str().into()));
+    }
     Some(req)
 }
 
@@ -342,5 +345,6 @@ fn journal(
         store: true,
         attempt: Some(item.attempts),
         target: Some(item.target.clone()),
+        polled: false,
     });
 }

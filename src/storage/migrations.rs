@@ -168,7 +168,40 @@ ALTER TABLE journal ADD COLUMN attempt BIGINT;
 ALTER TABLE journal ADD COLUMN target TEXT;
 ",
     },
+    Migration {
+        version: 3,
+        sqlite: RECONCILE_SCHEMA,
+        postgres: RECONCILE_SCHEMA,
+    },
 ];
+
+/// Reconcile (CONTRACT §11): each route's cursor, run result and lease; the GitHub
+/// deliveries already redelivered; and on queued rows, what vouched for a polled event.
+/// The same text for both engines.
+const RECONCILE_SCHEMA: &str = r"
+CREATE TABLE reconcile (
+  route TEXT PRIMARY KEY,
+  source TEXT NOT NULL,
+  cursor TEXT,
+  at_cursor TEXT,
+  resume TEXT,
+  walk_top TEXT,
+  newest_seen BIGINT,
+  last_run BIGINT,
+  result TEXT,
+  error TEXT,
+  recovered BIGINT NOT NULL,
+  lease_holder TEXT,
+  lease_until BIGINT
+);
+CREATE TABLE reconcile_redelivered (
+  route TEXT NOT NULL,
+  guid TEXT NOT NULL,
+  requested_at BIGINT NOT NULL,
+  PRIMARY KEY (route, guid)
+);
+ALTER TABLE queue ADD COLUMN verified_by TEXT;
+";
 
 /// The newest schema this binary knows.
 pub fn latest() -> i64 {

@@ -22,7 +22,7 @@ const DEAD: &str = "dead";
 /// The PostgreSQL notification channel new deliveries are announced on.
 const NOTIFY_CHANNEL: &str = "hookwall_queue";
 
-/// Rows per `INSERT` statement (25 parameters each, under both engines' limits).
+/// Rows per `INSERT` statement (26 parameters each, under both engines' limits).
 const ROWS_PER_INSERT: usize = 200;
 
 /// One delivery to one target, as queued.
@@ -58,6 +58,9 @@ pub struct QueuedDelivery {
     pub received_at: i64,
     /// Attempts made so far (claiming counts one).
     pub attempts: u32,
+    /// What vouched for it when it is not the route's signature: `reconcile:<source>` for
+    /// an event polled from the provider's API (`X-Hookwall-Verified`).
+    pub verified_by: Option<String>,
 }
 
 /// A dead letter: a delivery that will not be tried again unless retried.
@@ -143,7 +146,7 @@ pub enum Settled {
 }
 
 const COLUMNS: &str = "id, route, target, delivery_id, request_id, method, path, headers, body, \
-     client_ip, peer_ip, peer_trusted, https, received_at, attempts";
+     client_ip, peer_ip, peer_trusted, https, received_at, attempts, verified_by";
 
 fn encode_headers(headers: &[(String, Vec<u8>)]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -189,6 +192,7 @@ macro_rules! queued {
             https: row.try_get::<i64, _>("https")? != 0,
             received_at: row.try_get("received_at")?,
             attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+            verified_by: row.try_get("verified_by")?,
         }
     }};
 }
@@ -256,7 +260,7 @@ impl Storage {
                     let mut insert = sqlx::QueryBuilder::new(
                         "INSERT INTO queue (id, route, target, delivery_id, request_id, method, \
                          path, headers, body, client_ip, peer_ip, peer_trusted, https, \
-                         received_at, state, attempts, next_attempt_at) ",
+                         received_at, state, attempts, next_attempt_at, verified_by) ",
                     );
                     insert.push_values(chunk, |mut row, (i, headers)| {
                         row.push_bind(&i.id)
@@ -275,7 +279,8 @@ impl Storage {
                             .push_bind(i.received_at)
                             .push_bind(QUEUED)
                             .push_bind(i64::from(i.attempts))
-                            .push_bind(now);
+                            .push_bind(now)
+                            .push_bind(&i.verified_by);
                     });
                     insert.build().execute(&mut *tx).await?;
                 }

@@ -45,6 +45,13 @@ const QUEUE_FAMILIES: [&str; 5] = [
     "hookwall_queue_delivery_seconds",
 ];
 
+/// The reconcile families of CONTRACT §11.
+const RECONCILE_FAMILIES: [&str; 3] = [
+    "hookwall_reconcile_runs_total",
+    "hookwall_reconcile_recovered_total",
+    "hookwall_reconcile_lag_seconds",
+];
+
 /// Labels whose values are fixed by the code (the `route`, `target` and `key` values come
 /// from the config, so they cannot be checked here).
 const FIXED_VALUE_LABELS: [&str; 4] = ["outcome", "reason", "class", "result"];
@@ -80,7 +87,10 @@ impl Exposition {
     /// (both gauges, each attempt result and dead-letter reason, the delivery histogram),
     /// and `reload` the reload counters.
     fn of_registry() -> Self {
-        let route = standard_route("http://127.0.0.1:9", "delivery = \"buffered\"\n");
+        let route = standard_route(
+            "http://127.0.0.1:9",
+            "delivery = \"buffered\"\n[route.reconcile]\nsource = \"generic\"\nurl = \"http://127.0.0.1:9/events?since={cursor}\"\nid = \"json:/id\"\ncredentials = \"k\"\n",
+        );
         let config = compile_str(&config_with("", "", &route), Path::new("deploy.toml"))
             .unwrap_or_else(|e| panic!("{e}"));
         let gateway = Gateway::new(config).expect("a gateway for the buffered route");
@@ -88,6 +98,8 @@ impl Exposition {
         metrics.reload(true);
         // Diagnosis series exist from the first diagnosis on.
         metrics.journal.diagnosed("acme", "unknown");
+        // The lag exists from a route's first reconcile run on.
+        metrics.reconcile.lag("acme", 0);
         Self::parse(&metrics.encode())
     }
 
@@ -437,7 +449,11 @@ fn run_config(args: &[&str]) -> PathBuf {
 fn registry_exposes_every_contract_family() {
     let expo = Exposition::of_registry();
     let families: BTreeSet<&str> = expo.samples.iter().map(|s| expo.family_of(s)).collect();
-    for family in CONTRACT_FAMILIES.iter().chain(&QUEUE_FAMILIES) {
+    for family in CONTRACT_FAMILIES
+        .iter()
+        .chain(&QUEUE_FAMILIES)
+        .chain(&RECONCILE_FAMILIES)
+    {
         assert!(
             families.contains(family),
             "{family} not exposed: {families:?}"
@@ -486,7 +502,11 @@ fn dashboard_queries_only_exposed_metrics_and_covers_the_contract() {
         .flat_map(|(_, e)| metric_names(e))
         .map(|name| expo.family_of(&name).to_string())
         .collect();
-    for family in CONTRACT_FAMILIES.iter().chain(&QUEUE_FAMILIES) {
+    for family in CONTRACT_FAMILIES
+        .iter()
+        .chain(&QUEUE_FAMILIES)
+        .chain(&RECONCILE_FAMILIES)
+    {
         assert!(used.contains(*family), "no dashboard panel shows {family}");
     }
     // The buffered routes' own refusals, which the generic rejections panel mixes in.
@@ -598,6 +618,16 @@ fn alerts_are_well_formed_and_query_only_exposed_metrics() {
             None,
         ),
         ("HookwallDeadLetters", "hookwall_dead_letters_total", None),
+        (
+            "HookwallReconcileFailing",
+            "hookwall_reconcile_runs_total",
+            Some(("result", "error")),
+        ),
+        (
+            "HookwallReconcileLagging",
+            "hookwall_reconcile_lag_seconds",
+            None,
+        ),
         (
             "HookwallDeliveryQueueUnavailable",
             "hookwall_rejections_total",

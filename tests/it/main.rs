@@ -3,6 +3,7 @@
 // The harness may panic on setup failures and read the small bodies it sent itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod fake_provider_api;
 mod postgres_server;
 mod redis_server;
 mod support;
@@ -30,6 +31,8 @@ mod queue;
 mod queue_admin;
 mod queue_crash;
 mod queue_postgres;
+mod reconcile;
+mod reconcile_postgres;
 mod redis;
 mod reload;
 mod tls;

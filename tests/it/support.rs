@@ -305,6 +305,7 @@ impl TestGateway {
         };
         let journal = gateway.attach_storage(storage.clone(), wait(rx.clone()));
         gateway.start_queue(rx.clone()).await;
+        gateway.start_reconcile(rx.clone()).await;
         tokio::spawn(hookwall::admin::run(
             admin,
             gateway.clone(),

@@ -206,6 +206,7 @@ impl Compiler {
                 "{at}.event has no effect yet: only the targets of a delivery = \"buffered\" route filter by event"
             ));
         }
+        let reconcile = self.reconcile(at, r, &provider, dedup.as_ref());
         // What sync paths (replays) send to: the route's upstream, or its first target.
         let upstream = upstream.or_else(|| {
             delivery
@@ -246,6 +247,7 @@ impl Compiler {
             provider_settings,
             event,
             delivery,
+            reconcile,
         })
     }
 
