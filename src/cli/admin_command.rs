@@ -56,9 +56,20 @@ pub(super) async fn call(
     body: Option<Vec<u8>>,
     ok: StatusCode,
 ) -> Result<Value, ExitCode> {
+    call_expecting(client, method, path, body, &[ok]).await
+}
+
+/// [`call`] for an endpoint with several good answers.
+pub(super) async fn call_expecting(
+    client: &AdminClient,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+    ok: &[StatusCode],
+) -> Result<Value, ExitCode> {
     let body = body.map(|b| ("application/json", b));
     match client.call(method, path, body).await {
-        Ok((status, value)) if status == ok => Ok(value),
+        Ok((status, value)) if ok.contains(&status) => Ok(value),
         Ok((status, value)) => {
             let what = value["error"].as_str().unwrap_or("error");
             let detail = value["detail"]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use super::admin_command::{call, client, print_json_or, Target};
+use super::admin_command::{call, call_expecting, client, print_json_or, Target};
 use super::table::{render, text};
 
 /// `hookwall reconcile ...`.
@@ -102,21 +102,15 @@ pub(super) async fn reconcile(command: ReconcileCommand) -> ExitCode {
                 }
                 let client = client(&target)?;
                 let path = format!("/reconcile/{route}/run");
-                let v = match client.call(Method::POST, &path, None).await {
-                    Ok((StatusCode::OK | StatusCode::ACCEPTED, v)) => v,
-                    Ok((status, v)) => {
-                        let what = v["error"].as_str().unwrap_or("error");
-                        let detail = v["detail"]
-                            .as_str()
-                            .map_or(String::new(), |d| format!(": {d}"));
-                        eprintln!("hookwall: {status} {what}{detail}");
-                        return Err(ExitCode::FAILURE);
-                    }
-                    Err(e) => {
-                        eprintln!("hookwall: {e}");
-                        return Err(ExitCode::FAILURE);
-                    }
-                };
+                // 202: the run goes on past what the admin API waits for.
+                let v = call_expecting(
+                    &client,
+                    Method::POST,
+                    &path,
+                    None,
+                    &[StatusCode::OK, StatusCode::ACCEPTED],
+                )
+                .await?;
                 print_json_or(&target, &v, run_line);
                 // A run that ended in error is a failed command (scripts check it).
                 if v["result"].as_str() == Some("error") {

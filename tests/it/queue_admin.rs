@@ -220,55 +220,37 @@ async fn the_queue_and_dead_letter_commands() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let admin = gw.admin_url("");
-    let run = |args: &[&str]| {
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        let admin = admin.clone();
-        tokio::task::spawn_blocking(move || {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookwall"))
-                .args(&args)
-                .args(["--admin", &admin])
-                .output()
-                .unwrap();
-            (
-                out.status.code(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-    };
-    let (code, table, _) = run(&["queue"]).await.unwrap();
+    let (code, table, _) = cli_against(&admin, &["queue"]).await;
     assert_eq!(code, Some(0));
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(&row[..5], ["acme", "default", "0", "0", "2"], "{table}");
 
-    let (code, list, _) = run(&["dead-letters", "list", "--route", "acme"])
-        .await
-        .unwrap();
+    let (code, list, _) = cli_against(&admin, &["dead-letters", "list", "--route", "acme"]).await;
     assert_eq!(code, Some(0));
     assert!(list.starts_with("DEAD SINCE (UTC)"), "{list}");
     assert!(list.contains("evt-c1") && list.contains("422"), "{list}");
-    let (_, json_list, _) = run(&["dead-letters", "list", "--json"]).await.unwrap();
+    let (_, json_list, _) = cli_against(&admin, &["dead-letters", "list", "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&json_list).unwrap();
     let newest = v["dead_letters"][0]["id"].as_str().unwrap().to_owned();
     let oldest = v["dead_letters"][1]["id"].as_str().unwrap().to_owned();
 
-    let (code, out, _) = run(&["dead-letters", "discard", &oldest]).await.unwrap();
+    let (code, out, _) = cli_against(&admin, &["dead-letters", "discard", &oldest]).await;
     assert_eq!(code, Some(0));
     assert!(out.contains("evt-c1"), "{out}");
-    let (code, _, err) = run(&["dead-letters", "discard", &oldest]).await.unwrap();
+    let (code, _, err) = cli_against(&admin, &["dead-letters", "discard", &oldest]).await;
     assert_eq!(code, Some(1), "a second discard finds nothing");
     assert!(err.contains("404"), "{err}");
-    let (code, _, err) = run(&["dead-letters", "retry"]).await.unwrap();
+    let (code, _, err) = cli_against(&admin, &["dead-letters", "retry"]).await;
     assert_eq!(code, Some(1), "no id, no filter, no --all");
     assert!(err.contains("--all"), "{err}");
 
     up.answer(200, Duration::ZERO);
-    let (code, out, _) = run(&["dead-letters", "retry", &newest]).await.unwrap();
+    let (code, out, _) = cli_against(&admin, &["dead-letters", "retry", &newest]).await;
     assert_eq!(code, Some(0));
     assert_eq!(out, "1 put back in the queue\n");
     wait_until(|| up.hits() == 3).await;
     let last = &up.seen()[2];
     assert_eq!(last.headers["x-hookwall-delivery-id"], "evt-c2");
-    let (_, out, _) = run(&["dead-letters", "retry", "--all"]).await.unwrap();
+    let (_, out, _) = cli_against(&admin, &["dead-letters", "retry", "--all"]).await;
     assert_eq!(out, "0 put back in the queue\n");
 }

@@ -3,7 +3,6 @@
 //! failed deliveries are redelivered once per GUID; the cursor survives restarts, stays
 //! behind a failed delivery, and pages are bounded; 429 slows the poller down.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,17 +63,6 @@ async fn status(gw: &TestGateway) -> Value {
     serde_json::from_str::<Value>(&body).unwrap()["routes"][0].clone()
 }
 
-/// How many times the upstream got each delivery id.
-fn delivered(up: &Upstream) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for s in up.seen() {
-        if let Some(id) = s.headers.get("x-hookwall-delivery-id") {
-            *counts.entry(id.to_str().unwrap().to_owned()).or_default() += 1;
-        }
-    }
-    counts
-}
-
 #[tokio::test]
 async fn stripe_events_the_webhooks_missed_are_delivered_once_and_late_webhooks_are_duplicates() {
     let up = Upstream::start().await;
@@ -91,7 +79,7 @@ async fn stripe_events_the_webhooks_missed_are_delivered_once_and_late_webhooks_
     assert_eq!(code, 200, "{summary}");
     assert_eq!(summary["result"], "ok", "{summary}");
     assert_eq!(summary["recovered"], 2, "{summary}");
-    let counts = delivered(&up);
+    let counts = up.delivered_counts();
     assert_eq!(counts.get("evt_missed_1"), Some(&1));
     assert_eq!(counts.get("evt_missed_2"), Some(&1));
     assert_eq!(
@@ -122,7 +110,7 @@ async fn stripe_events_the_webhooks_missed_are_delivered_once_and_late_webhooks_
     let late = webhook(&gw, &missed_2).await;
     assert_eq!(late.0, 200);
     assert!(late.2.contains("duplicate"), "{}", late.2);
-    assert_eq!(delivered(&up).get("evt_missed_2"), Some(&1));
+    assert_eq!(up.delivered_counts().get("evt_missed_2"), Some(&1));
 
     // A second run finds nothing new and lists from the newest event seen.
     let (_, again) = run_now(&gw, "stripe").await;
@@ -217,7 +205,7 @@ async fn an_upstream_failure_leaves_the_cursor_behind_and_the_next_run_delivers(
     let (_, recovered) = run_now(&gw, "stripe").await;
     assert_eq!(recovered["result"], "ok", "{recovered}");
     assert_eq!(recovered["recovered"], 2, "{recovered}");
-    let counts = delivered(&up);
+    let counts = up.delivered_counts();
     for id in ["evt_a", "evt_b", "evt_c", "evt_e"] {
         assert_eq!(counts.get(id), Some(&1), "{id}: {counts:?}");
     }
@@ -280,7 +268,7 @@ async fn bounded_pages_and_a_restart_resume_from_the_stored_cursor_with_nothing_
     assert!(api.list_calls()[1].query.contains_key("starting_after"));
     let (_, third) = run_now(&gw, "stripe").await;
     assert_eq!(third["recovered"], 50, "{third}");
-    let counts = delivered(&up);
+    let counts = up.delivered_counts();
     assert_eq!(counts.len(), 250, "nothing skipped");
     assert!(
         counts.values().all(|n| *n == 1),
@@ -332,7 +320,7 @@ async fn a_429_with_retry_after_slows_the_poller_down() {
         throttled["error"].as_str().unwrap().contains("429"),
         "{throttled}"
     );
-    assert_eq!(delivered(&up).get("evt_later"), None);
+    assert_eq!(up.delivered_counts().get("evt_later"), None);
 }
 
 #[tokio::test]
@@ -465,25 +453,10 @@ async fn the_cli_shows_the_status_and_runs_a_route_now() {
     let gw = stripe_gateway(&up, &api, "").await;
     api.add("evt_cli", NOW - 20);
     let admin = gw.admin_url("");
-    let cli = |args: &'static [&'static str]| {
-        let admin = admin.clone();
-        tokio::task::spawn_blocking(move || {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookwall"))
-                .args(args)
-                .args(["--admin", &admin])
-                .output()
-                .unwrap();
-            (
-                out.status.code(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-    };
-    let (code, out, err) = cli(&["reconcile", "run", "stripe"]).await.unwrap();
+    let (code, out, err) = cli_against(&admin, &["reconcile", "run", "stripe"]).await;
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "stripe: ok, 1 listed, 1 recovered\n");
-    let (code, table, _) = cli(&["reconcile", "status"]).await.unwrap();
+    let (code, table, _) = cli_against(&admin, &["reconcile", "status"]).await;
     assert_eq!(code, Some(0));
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
@@ -491,16 +464,16 @@ async fn the_cli_shows_the_status_and_runs_a_route_now() {
         ("stripe", "stripe", "ok", "1"),
         "{table}"
     );
-    let (_, json, _) = cli(&["reconcile", "status", "--json"]).await.unwrap();
+    let (_, json, _) = cli_against(&admin, &["reconcile", "status", "--json"]).await;
     let v: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["routes"][0]["recovered"], 1);
     // A route that does not reconcile, and a failing run, are failed commands.
-    let (code, _, err) = cli(&["reconcile", "run", "nope"]).await.unwrap();
+    let (code, _, err) = cli_against(&admin, &["reconcile", "run", "nope"]).await;
     assert_eq!(code, Some(1));
     assert!(err.contains("404"), "{err}");
     up.answer(500, Duration::ZERO);
     api.add("evt_cli_2", NOW - 10);
-    let (code, out, _) = cli(&["reconcile", "run", "stripe"]).await.unwrap();
+    let (code, out, _) = cli_against(&admin, &["reconcile", "run", "stripe"]).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.starts_with(
@@ -545,7 +518,7 @@ async fn a_generic_source_follows_its_next_pointer_and_keeps_the_cursor_as_the_a
         "now - lookback, as RFC 3339"
     );
     assert_eq!(calls[1].query["offset"], "2");
-    let counts = delivered(&up);
+    let counts = up.delivered_counts();
     assert_eq!(counts.len(), 5, "{counts:?}");
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
     let polled = up

@@ -73,16 +73,7 @@ async fn two_instances_never_reconcile_one_route_at_once() {
     assert_eq!(b_run["recovered"], 200, "{b_run}");
     let (_, a_run) = run_now(&a).await;
     assert_eq!(a_run["recovered"], 50, "{a_run}");
-    let mut ids: Vec<String> = up
-        .seen()
-        .iter()
-        .map(|s| {
-            s.headers["x-hookwall-delivery-id"]
-                .to_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let mut ids = up.delivery_ids();
     let total = ids.len();
     ids.sort();
     ids.dedup();

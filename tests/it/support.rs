@@ -161,6 +161,24 @@ impl Upstream {
     }
 
     /// How many requests arrived.
+    /// The `X-Hookwall-Delivery-Id` of each request received, in order.
+    pub(crate) fn delivery_ids(&self) -> Vec<String> {
+        self.seen()
+            .iter()
+            .filter_map(|s| s.headers.get("x-hookwall-delivery-id"))
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// How many requests of each delivery id it received.
+    pub(crate) fn delivered_counts(&self) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for id in self.delivery_ids() {
+            *counts.entry(id).or_default() += 1;
+        }
+        counts
+    }
+
     pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
@@ -505,4 +523,24 @@ pub(crate) async fn wait_until(mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("condition not met within 5s");
+}
+
+/// Runs the `hookwall` binary with `args` against the admin listener at `admin`: exit code,
+/// stdout, stderr.
+pub(crate) async fn cli_against(admin: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    all.extend(["--admin".to_owned(), admin.to_owned()]);
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookwall"))
+            .args(&all)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
 }
