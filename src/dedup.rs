@@ -3,8 +3,10 @@
 //! A delivery id moves through: absent → **reserved** (a lease, while one attempt is
 //! forwarded) → **delivered** (remembered for `ttl`) on an upstream 2xx, or back to absent
 //! (released) on anything else, so the provider's retry gets through. Every reservation
-//! carries a [`Token`]: commit and release only touch the reservation they own, so an
-//! attempt whose lease expired and was taken over by a retry cannot clobber the retry.
+//! carries a [`Token`]: a release only frees the reservation it owns, so an attempt whose
+//! lease expired and was taken over by a retry cannot let a third attempt in beside the
+//! retry. A late owner's commit may be ignored (memory) or applied (Redis, where marking
+//! delivered is a plain write): either is right, since the upstream accepted that attempt.
 
 pub mod memory;
 pub mod redis;
@@ -86,7 +88,8 @@ pub enum StoreError {
 pub trait DedupStore: Send + Sync + std::fmt::Debug + 'static {
     /// Atomically: if `key` is absent (or its lease expired), reserve it for `lease`.
     fn reserve<'a>(&'a self, key: &'a str, lease: Duration) -> StoreFuture<'a, Reservation>;
-    /// Marks our reservation delivered for `ttl`. No effect if `token` no longer owns it.
+    /// Marks the id delivered for `ttl` after an upstream 2xx of the attempt holding
+    /// `token` (see the module docs for a token that no longer owns the reservation).
     fn commit<'a>(&'a self, key: &'a str, token: Token, ttl: Duration) -> StoreFuture<'a, ()>;
     /// Drops our reservation. No effect if `token` no longer owns it.
     fn release<'a>(&'a self, key: &'a str, token: Token) -> StoreFuture<'a, ()>;

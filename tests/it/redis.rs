@@ -287,6 +287,49 @@ async fn keys_are_namespaced_and_small() {
     );
 }
 
+/// A duplicate, a failed attempt and a delivery leave only the delivered ids: no lease
+/// outlives its attempt.
+#[tokio::test]
+async fn no_lease_is_left_behind_by_duplicates_or_failures() {
+    let redis = RedisServer::start().await;
+    let (up, gw) = redis_gateway(&redis, "").await;
+    let url = gw.url("/webhooks/acme");
+    let h = signed(b"{}", NOW, "evt_a");
+    assert_eq!(post(&url, &h, b"{}").await.0, 200);
+    let again = post(&url, &h, b"{}").await;
+    assert!(again.2.contains("duplicate"), "{}", again.2);
+    up.answer(500, Duration::ZERO);
+    assert_eq!(post(&url, &signed(b"{}", NOW, "evt_b"), b"{}").await.0, 500);
+    let keys = redis.cli(&["keys", "*"]).unwrap();
+    assert_eq!(keys.trim(), "hookwall:dedup:{acme:evt_a}");
+}
+
+/// A reservation written by an older hookwall (its token in the delivered key itself)
+/// still holds the id while it lives, and the id is free once it is gone.
+#[tokio::test]
+async fn a_reservation_in_the_older_key_layout_reads_as_in_flight() {
+    let redis = RedisServer::start().await;
+    let (up, gw) = redis_gateway(&redis, "").await;
+    redis
+        .cli(&[
+            "set",
+            "hookwall:dedup:{acme:evt_old}",
+            "0123456789abcdef0123456789abcdef",
+            "px",
+            "60000",
+        ])
+        .unwrap();
+    let h = signed(b"{}", NOW, "evt_old");
+    let held = post(&gw.url("/webhooks/acme"), &h, b"{}").await;
+    assert_eq!((held.0, reason(&held)), (409, "in_flight".into()));
+    assert_eq!(up.hits(), 0);
+    redis
+        .cli(&["del", "hookwall:dedup:{acme:evt_old}"])
+        .unwrap();
+    assert_eq!(post(&gw.url("/webhooks/acme"), &h, b"{}").await.0, 200);
+    assert_eq!(up.hits(), 1);
+}
+
 #[tokio::test]
 async fn redis_cluster_dedups_across_slots() {
     let cluster = RedisCluster::start().await;
@@ -410,7 +453,7 @@ async fn both_ways_of_reserving_keep_the_two_phase_contract() {
         let Reservation::Acquired(_) = store.reserve(&id("b"), lease).await.unwrap() else {
             panic!("a released id must be acquired again ({by_script})");
         };
-        // An expired lease is taken over; the late first owner cannot clobber it.
+        // An expired lease is taken over; the late first owner cannot free the retry's.
         let Reservation::Acquired(old) = store.reserve(&id("c"), lease).await.unwrap() else {
             panic!("c");
         };
@@ -418,7 +461,6 @@ async fn both_ways_of_reserving_keep_the_two_phase_contract() {
         let Reservation::Acquired(new) = store.reserve(&id("c"), lease).await.unwrap() else {
             panic!("an expired lease must be taken over ({by_script})");
         };
-        store.commit(&id("c"), old, ttl).await.unwrap();
         store.release(&id("c"), old).await.unwrap();
         assert!(matches!(
             store.reserve(&id("c"), lease).await.unwrap(),
@@ -427,6 +469,21 @@ async fn both_ways_of_reserving_keep_the_two_phase_contract() {
         store.commit(&id("c"), new, ttl).await.unwrap();
         assert_eq!(
             store.reserve(&id("c"), lease).await.unwrap(),
+            Reservation::Delivered
+        );
+        // A late first owner whose upstream accepted marks the id delivered, and the
+        // retry's failure cannot undo that.
+        let Reservation::Acquired(old) = store.reserve(&id("d"), lease).await.unwrap() else {
+            panic!("d");
+        };
+        tokio::time::sleep(lease + Duration::from_millis(100)).await;
+        let Reservation::Acquired(new) = store.reserve(&id("d"), lease).await.unwrap() else {
+            panic!("an expired lease must be taken over ({by_script})");
+        };
+        store.commit(&id("d"), old, ttl).await.unwrap();
+        store.release(&id("d"), new).await.unwrap();
+        assert_eq!(
+            store.reserve(&id("d"), lease).await.unwrap(),
             Reservation::Delivered
         );
     }
