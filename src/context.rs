@@ -151,7 +151,16 @@ impl RequestIds {
     /// ids never repeat within a process (the count does not wrap in practice: 2^64).
     pub(crate) fn next_id(&self) -> Arc<str> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{:016x}{n:016x}", self.prefix).into()
+        // By hand rather than format!: this runs for every request (callgrind: 2,200
+        // instructions through core::fmt, under 200 this way).
+        let mut raw = [0u8; 16];
+        raw[..8].copy_from_slice(&self.prefix.to_be_bytes());
+        raw[8..].copy_from_slice(&n.to_be_bytes());
+        let mut text = [0u8; 32];
+        // Cannot fail: the output is exactly twice the input's length.
+        let _ = hex::encode_to_slice(raw, &mut text);
+        // Hex digits are ASCII.
+        std::str::from_utf8(&text).map_or_else(|_| Arc::from(""), Arc::from)
     }
 }
 
@@ -176,5 +185,13 @@ mod tests {
         let first = ids.next_id();
         ids.next.store(1 << 32, Ordering::Relaxed);
         assert_ne!(ids.next_id(), first);
+    }
+
+    #[test]
+    fn an_id_is_the_prefix_and_the_count_in_lowercase_hex() {
+        let ids = RequestIds::default();
+        ids.next.store(0xab_cdef, Ordering::Relaxed);
+        let expected = format!("{:016x}{:016x}", ids.prefix, 0xab_cdef);
+        assert_eq!(&*ids.next_id(), expected);
     }
 }
