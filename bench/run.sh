@@ -63,12 +63,14 @@ if ((${#need[@]})); then
 fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
+# The binaries are looked for in the repository's own target/.
+unset CARGO_TARGET_DIR
 HOOKWALL="$ROOT/target/release/hookwall"
 if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
   log "SKIP_BUILD=1: using the existing $HOOKWALL"
 else
   log "building hookwall (cargo build --release; may wait for the cargo lock)"
-  (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release --bin hookwall --example bare_hyper_proxy --example journal_write) \
+  (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release --bin hookwall --example bare_hyper_proxy --example journal_write --example fixed_load) \
     || die "cargo build --release failed"
 fi
 [[ -x "$HOOKWALL" ]] || die "no binary at $HOOKWALL"
@@ -382,10 +384,20 @@ measure() { # label, url, gateway-pid or "", upstream-worker-pid
   local gw0=0 gw1=0 up0 up1 mb0 mt0 mb1 mt1 bg_post
   if [[ -n "$gw" ]]; then gw0="$(cpu_ticks "$gw")"; fi
   up0="$(cpu_ticks "$up")"
+  # A side process to count too (redis-server in the Redis run): its CPU and commandstats.
+  local side0=0 side1=0
+  if [[ -n "${SIDE_PID:-}" ]]; then
+    side0="$(cpu_ticks "$SIDE_PID")"
+    redis-cli -s "$REDIS_SOCK" config resetstat >/dev/null
+  fi
   read -r mb0 mt0 < <(cpu_sample)
   log "$label: measuring ${DURATION}s"
   line="$(run_wrk "$label" "$url" "main-$label-$RANDOM" "$DURATION")"
   read -r mb1 mt1 < <(cpu_sample)
+  if [[ -n "${SIDE_PID:-}" ]]; then
+    side1="$(cpu_ticks "$SIDE_PID")"
+    redis-cli -s "$REDIS_SOCK" info commandstats >"$TMP/commandstats-$label.txt"
+  fi
   if [[ -n "$gw" ]]; then gw1="$(cpu_ticks "$gw")"; fi
   up1="$(cpu_ticks "$up")"
   check_result "$label" "$line"
@@ -399,8 +411,12 @@ measure() { # label, url, gateway-pid or "", upstream-worker-pid
   wrk_us="$(per_req "$wt")"
   gw_us="-"
   if [[ -n "$gw" ]]; then gw_us="$(per_req $((gw1 - gw0)))"; fi
+  if [[ -n "${SIDE_PID:-}" ]]; then
+    SIDE_US="$(per_req $((side1 - side0)))"
+    SIDE_REQUESTS="$req"
+  fi
   # Whole-machine busy time during the run that is neither wrk, the gateway nor the upstream.
-  bg_run="$(awk -v b="$((mb1 - mb0 - (gw1 - gw0) - (up1 - up0) - wt))" -v t="$((mt1 - mt0))" \
+  bg_run="$(awk -v b="$((mb1 - mb0 - (gw1 - gw0) - (up1 - up0) - wt - (side1 - side0)))" -v t="$((mt1 - mt0))" \
     'BEGIN{o = (t > 0 ? 100*b/t : 0); if (o < 0) o = 0; printf "%.0f", o}')"
   ((bg_run <= IDLE_MAX)) || log "WARNING: $label: ${bg_run}% of the machine went to other work DURING the run; numbers are contaminated"
   RESULTS+=("$label|$(field "$line" rps)|$(field "$line" p50_ms)|$(field "$line" p99_ms)|$gw_us|$up_us|$wrk_us|$(field "$line" non2xx)|$req|$(field "$line" socket_errors)|$BG_PRE/$bg_run/$bg_post")
@@ -479,10 +495,14 @@ PIDS+=("$REDIS_PID")
 for _ in $(seq 1 200); do [[ -S "$REDIS_SOCK" ]] && break; sleep 0.05; done
 [[ -S "$REDIS_SOCK" ]] || die "redis-server did not start"
 start_hookwall hookwall-redis "$P_HW3" "$P_ADM3" warn "redis+unix://$REDIS_SOCK" off
-measure hookwall-redis "http://127.0.0.1:$P_HW3$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
+SIDE_PID="$REDIS_PID" measure hookwall-redis "http://127.0.0.1:$P_HW3$ROUTE_PATH" "$HW_PID" "$UP_WORKER"
 RSS_OF[hookwall-redis]="$(awk '/^VmHWM/{print $2}' "/proc/$HW_PID/status")"
 OUT_REDIS="$(hw_outcomes "$P_ADM3" hookwall-redis)"
 REDIS_CPU_NOTE="redis-server CPU is not in gw CPU"
+# What Redis ran per delivery over the measured run: calls and server time per command.
+REDIS_COMMANDS="$(awk -F'[:,=]' -v n="$SIDE_REQUESTS" '/^cmdstat_/ && $2 !~ /^(config|info)$/ {
+    sub(/^cmdstat_/, "", $1); printf "%s%s %.2f calls %.2f us", (k++ ? ", " : ""), $1, $3/n, $5/n; t += $5 }
+  END { printf "; in commands %.2f us/delivery", t/n }' "$TMP/commandstats-hookwall-redis.txt")"
 stop_pid "$HW_PID"
 stop_pid "$REDIS_PID"
 
@@ -613,6 +633,13 @@ awk -v h="${RPS[hookwall-warn]}" -v i="${RPS[hookwall-info]}" -v n="${RPS[nginx-
   printf "ratio hookwall Redis/memory store req/s: %.2f\n", r/h }'
 echo "hookwall peak RSS (VmHWM): $RSS_WARN (warn run), $RSS_INFO (info run; dedup store holds every id of warmup+run)"
 echo "hookwall outcomes (probe+warmup+run): warn run: $OUT_WARN; info run: $OUT_INFO; redis run: $OUT_REDIS ($REDIS_CPU_NOTE)"
+for r in "${RESULTS[@]}"; do
+  IFS='|' read -r l _ _ _ gw _ <<<"$r"
+  case "$l" in hookwall-warn) CPU_MEM=$gw ;; hookwall-redis) CPU_REDIS=$gw ;; esac
+done
+awk -v s="$SIDE_US" -v m="$CPU_MEM" -v r="$CPU_REDIS" 'BEGIN{
+  printf "Redis dedup: redis-server CPU %.1f us/delivery (target <= 6); hookwall CPU with Redis %+.1f us over the memory store (target <= +6)\n", s, r-m }'
+echo "Redis commands per delivery (INFO commandstats over the measured run): $REDIS_COMMANDS"
 echo "hookwall info log: $INFO_LOG_LINES lines, $INFO_LOG_BYTES bytes"
 echo
 echo "journal (hookwall-jrnl* runs; journal off in the others; every 1 KiB body kept):"
@@ -641,3 +668,8 @@ awk -v h="${RPS[hookwall-warn]}" -v s="${RPS[hookwall-buf]}" -v p="${RPS[hookwal
   printf "\n" }'
 echo "  SQLite:     $BUF_SQLITE"
 echo "  PostgreSQL: $BUF_PG"
+echo
+# Memory: idle, per remembered id, 1,000 idle connections, large bodies (bench/memory.sh).
+if [[ "${SKIP_MEMORY:-0}" != 1 ]]; then
+  SKIP_BUILD=1 bash "$BENCH_DIR/memory.sh" || log "WARNING: bench/memory.sh failed"
+fi
