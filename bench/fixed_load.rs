@@ -111,10 +111,12 @@ async fn send(url: &str, count: usize, conns: usize, secret: &str, run: &str) {
         .unwrap_or_else(|_| fail("bad secret"));
     mac.update(&body);
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let next = Arc::new(AtomicUsize::new(0));
+    let conns = conns.max(1);
     let ok = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for _ in 0..conns.max(1) {
+    // Connection k sends requests k, k + conns, k + 2 conns, ...: the same share each,
+    // and every connection at least one request while count >= conns.
+    for k in 0..conns {
         let (authority, path, body, signature, run) = (
             authority.clone(),
             path.clone(),
@@ -122,7 +124,7 @@ async fn send(url: &str, count: usize, conns: usize, secret: &str, run: &str) {
             signature.clone(),
             run.to_owned(),
         );
-        let (next, ok, done) = (next.clone(), ok.clone(), done.clone());
+        let (ok, done) = (ok.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             let stream = TcpStream::connect(&authority)
                 .await
@@ -132,11 +134,7 @@ async fn send(url: &str, count: usize, conns: usize, secret: &str, run: &str) {
                 .await
                 .unwrap_or_else(|e| fail(&format!("handshake: {e}")));
             tokio::spawn(conn);
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= count {
-                    break;
-                }
+            for n in (k..count).step_by(conns) {
                 let req = Request::post(&path)
                     .header(http::header::HOST, &authority)
                     .header(http::header::CONTENT_TYPE, "application/json")
