@@ -257,6 +257,9 @@ nginx_conf proxy "
     }
     server {
         listen 127.0.0.1:$P_PROXY;
+        # Bodies up to the scale run's 1 MiB are kept in memory, as hookwall keeps them.
+        client_max_body_size 2m;
+        client_body_buffer_size 2m;
         location / {
             proxy_pass http://bench_up;
             proxy_http_version 1.1;
@@ -611,6 +614,50 @@ WRITE_SQLITE="$(timeout 120 "$JOURNAL_WRITE" sqlite "$TMP/journal_write.db" 1000
 INFO_LOG_LINES="$(wc -l <"$TMP/hookwall-info.log")"
 INFO_LOG_BYTES="$(wc -c <"$TMP/hookwall-info.log")"
 
+# ---------------------------------------------------------------- scale curves (SCALE=1)
+# The same three proxies as body size grows (64 connections) and as connections grow
+# (1 KiB): req/s and CPU per request, to show how cost grows with work.
+SCALE_BODIES="${SCALE_BODIES:-1024 16384 262144 1048576}"
+SCALE_CONNS="${SCALE_CONNS:-16 64 256 1000}"
+SCALE_DURATION="${SCALE_DURATION:-8}"
+if [[ "${SCALE:-0}" == 1 ]]; then
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  for size in $SCALE_BODIES; do
+    python3 - "$TMP/body-$size.json" "$size" <<'EOF'
+import sys
+size = int(sys.argv[2])
+head = '{"type":"bench.event","id":"evt_bench","data":{"pad":"'
+tail = '"}}'
+body = head + ("abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1))[:size - len(head) - len(tail)] + tail
+open(sys.argv[1], "wb").write(body.encode())
+EOF
+  done
+  scale_runs() { # target label, url, gateway pid
+    local t=$1 url=$2 gw=$3 size c
+    for size in $SCALE_BODIES; do
+      BENCH_BODY_FILE="$TMP/body-$size.json" \
+      BENCH_SIGNATURE="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$TMP/body-$size.json" | awk '{print $1}')" \
+      DURATION="$SCALE_DURATION" WARMUP=2 CONNECTIONS=64 \
+        measure "scale|$t|body-$((size / 1024))KiB|64" "$url" "$gw" "$UP_WORKER"
+    done
+    for c in $SCALE_CONNS; do
+      [[ "$c" == 64 ]] && continue # the 1 KiB, 64-connection point is the row above
+      DURATION="$SCALE_DURATION" WARMUP=2 CONNECTIONS="$c" \
+        measure "scale|$t|body-1KiB|$c" "$url" "$gw" "$UP_WORKER"
+    done
+  }
+  scale_runs nginx-proxy "http://127.0.0.1:$P_PROXY$ROUTE_PATH" "$PROXY_WORKER"
+  "$BARE" "127.0.0.1:$P_BARE" "127.0.0.1:$P_UP" 2>"$TMP/bare-scale.log" &
+  BARE_PID=$!
+  PIDS+=("$BARE_PID")
+  wait_http "http://127.0.0.1:$P_BARE/" "bare hyper proxy" "$BARE_PID"
+  scale_runs hyper-bare "http://127.0.0.1:$P_BARE$ROUTE_PATH" "$BARE_PID"
+  stop_pid "$BARE_PID"
+  start_hookwall hookwall-scale "$P_HW1" "$P_ADM1" warn "" off
+  scale_runs hookwall-warn "http://127.0.0.1:$P_HW1$ROUTE_PATH" "$HW_PID"
+  stop_pid "$HW_PID"
+fi
+
 # ---------------------------------------------------------------- table
 echo
 printf '%-14s %9s %7s %7s %8s %8s %8s %8s %7s %9s %11s\n' "" "" "p50" "p99" "gw CPU" "up CPU" "wrk CPU" "gw RSS" "" "" "other CPU%"
@@ -618,6 +665,7 @@ printf '%-14s %9s %7s %7s %8s %8s %8s %8s %7s %9s %11s\n' target "req/s" "ms" "m
 printf '%-14s %9s %7s %7s %8s %8s %8s %8s %7s %9s %11s\n' -------------- --------- ------- ------- -------- -------- -------- -------- ------- --------- -----------
 declare -A RPS
 for r in "${RESULTS[@]}"; do
+  [[ "$r" == scale* ]] && continue
   IFS='|' read -r l rps p50 p99 gw up wk n2 req se bg <<<"$r"
   RPS[$l]=$rps
   rss="-"
@@ -668,6 +716,16 @@ awk -v h="${RPS[hookwall-warn]}" -v s="${RPS[hookwall-buf]}" -v p="${RPS[hookwal
   printf "\n" }'
 echo "  SQLite:     $BUF_SQLITE"
 echo "  PostgreSQL: $BUF_PG"
+if [[ "${SCALE:-0}" == 1 ]]; then
+  echo
+  echo "scale curves (SCALE=1; ${SCALE_DURATION}s per point; gw CPU as above):"
+  printf '%-14s %-14s %6s %9s %8s %9s\n' target load conns "req/s" "p99 ms" "gw us/req"
+  for r in "${RESULTS[@]}"; do
+    [[ "$r" == scale* ]] || continue
+    IFS='|' read -r _ t load c rps _ p99 gw _ <<<"$r"
+    printf '%-14s %-14s %6s %9s %8.2f %9s\n' "$t" "$load" "$c" "$rps" "$p99" "$gw"
+  done
+fi
 echo
 # Memory: idle, per remembered id, 1,000 idle connections, large bodies (bench/memory.sh).
 if [[ "${SKIP_MEMORY:-0}" != 1 ]]; then
