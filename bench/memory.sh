@@ -45,11 +45,12 @@ trap cleanup EXIT
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-wait_http() { # url, what
+wait_http() { # url, what, log file
   for _ in $(seq 1 300); do
     curl -sf --max-time 1 "$1" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
+  tail -5 "$3" >&2 || true
   die "$2 did not answer $1"
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -108,7 +109,7 @@ EOF
   PIDS+=("$HW_PID")
   HW_URL="http://127.0.0.1:$port$ROUTE_PATH"
   HW_ADMIN="http://127.0.0.1:$admin"
-  wait_http "$HW_ADMIN/healthz" "hookwall ($name)"
+  wait_http "$HW_ADMIN/healthz" "hookwall ($name)" "$TMP/$name.log"
 }
 stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 entries() {
