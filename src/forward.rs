@@ -3,7 +3,8 @@
 //!
 //! Headers sent upstream (CONTRACT §4): the original ones minus hop-by-hop headers, with
 //! `Host` set to the upstream's authority (the original in `X-Forwarded-Host`),
-//! `X-Forwarded-For` / `X-Forwarded-Proto`, `X-Request-Id`, `X-Hookwall-Route`,
+//! `X-Forwarded-For` / `X-Forwarded-Proto` (and other client-IP headers only from a trusted
+//! proxy, see `client_headers`), `X-Request-Id`, `X-Hookwall-Route`,
 //! `X-Hookwall-Verified` and, when dedup is on, `X-Hookwall-Delivery-Id`. Client-sent
 //! `X-Hookwall-*` headers are dropped so a client can't impersonate the gateway.
 //!
@@ -34,6 +35,7 @@ use crate::metrics::RouteMetrics;
 use crate::respond::{self, HttpResponse};
 use crate::transport::workers;
 
+mod client_headers;
 mod pool;
 
 use pool::{Pool, SendError, TlsTarget};
@@ -45,7 +47,6 @@ const MAX_UPSTREAM_BODY: usize = 8 * 1024 * 1024;
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 // Added on every forwarded request: parsed once here, not per request.
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -275,15 +276,7 @@ impl Upstream {
         }
         h.insert(header::HOST, self.host.clone());
         if let Some(ctx) = &ctx {
-            let peer = ctx.peer.ip().to_string();
-            let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-                // Only a trusted proxy's chain is kept; anyone else's is replaced.
-                Some(prior) if ctx.peer_trusted => format!("{prior}, {peer}"),
-                _ => peer,
-            };
-            if let Ok(v) = HeaderValue::from_str(&xff) {
-                h.insert(X_FORWARDED_FOR, v);
-            }
+            client_headers::rewrite(h, ctx.peer.ip(), ctx.peer_trusted);
             if !(ctx.peer_trusted && h.contains_key(&X_FORWARDED_PROTO)) {
                 let proto = if ctx.https { "https" } else { "http" };
                 h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));

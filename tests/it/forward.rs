@@ -322,3 +322,53 @@ async fn answers_keep_the_clients_http_version_whatever_the_upstreams() {
         assert!(text.ends_with("ok"), "{text}");
     }
 }
+
+/// The client-IP headers a client can write freely, besides `X-Forwarded-For`.
+const CLIENT_IP_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-client-ip",
+];
+
+/// A delivery from 127.0.0.1 carrying two `X-Forwarded-For` headers and every other
+/// client-IP header; what the upstream saw, with `trusted_proxies = server_extra`.
+async fn client_ip_headers_seen(server_extra: &str) -> http::HeaderMap {
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        server_extra,
+        "",
+        &standard_route(&up.url(), ""),
+    ))
+    .await;
+    let mut h = signed(b"{}", NOW, "d-client-ip");
+    h.push(("X-Forwarded-For".into(), "1.2.3.4".into()));
+    h.push(("X-Forwarded-For".into(), "10.9.9.9, 10.8.8.8".into()));
+    for name in CLIENT_IP_HEADERS {
+        h.push((name.into(), "for=6.6.6.6".into()));
+    }
+    let resp = post(&gw.url("/webhooks/acme"), &h, b"{}").await;
+    assert_eq!(resp.0, 200, "{}", resp.2);
+    up.seen()[0].headers.clone()
+}
+
+#[tokio::test]
+async fn trusted_proxy_keeps_every_forwarded_for_header_in_order() {
+    let hd = client_ip_headers_seen("trusted_proxies = [\"127.0.0.1/32\"]").await;
+    let xff: Vec<_> = hd.get_all("x-forwarded-for").iter().collect();
+    assert_eq!(xff, ["1.2.3.4, 10.9.9.9, 10.8.8.8, 127.0.0.1"]);
+    for name in CLIENT_IP_HEADERS {
+        assert_eq!(hd[name], "for=6.6.6.6", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn untrusted_peer_client_ip_headers_are_replaced_or_removed() {
+    let hd = client_ip_headers_seen("").await;
+    let xff: Vec<_> = hd.get_all("x-forwarded-for").iter().collect();
+    assert_eq!(xff, ["127.0.0.1"]);
+    for name in CLIENT_IP_HEADERS {
+        assert!(!hd.contains_key(name), "{name} reached the upstream");
+    }
+}
