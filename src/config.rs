@@ -78,6 +78,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Requests in flight beyond this are shed with 503.
     pub max_concurrency: usize,
+    /// Requests in flight from one client beyond this are shed with 503.
+    pub max_concurrency_per_ip: usize,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// How long in-flight requests get after SIGTERM.
