@@ -36,4 +36,5 @@ mod reconcile_postgres;
 mod redis;
 mod reload;
 mod tls;
+mod unsigned_ids;
 mod upstream_tls;
