@@ -17,11 +17,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use tower::Service;
 
 use crate::context::{
@@ -29,10 +30,9 @@ use crate::context::{
     VerifiedBy,
 };
 use crate::error::Rejection;
-use crate::layers::body_limit::{read_capped, ReadError};
 use crate::layers::request_id;
 use crate::metrics::RouteMetrics;
-use crate::respond::{self, HttpResponse};
+use crate::respond::{self, AnswerBody, HttpResponse};
 use crate::transport::workers;
 
 mod client_headers;
@@ -41,8 +41,10 @@ mod pool;
 use pool::{Pool, SendError, TlsTarget};
 use rustls_pki_types::ServerName;
 
-/// Largest upstream answer passed back; webhook handlers answer with a few bytes.
-const MAX_UPSTREAM_BODY: usize = 8 * 1024 * 1024;
+/// Upstream answers up to this size are read whole before the answer goes back (so one that
+/// breaks off is still a clean `502`); longer ones are streamed to the client as they come,
+/// which bounds memory per connection whatever their size (`respond/body.rs`).
+const WHOLE_ANSWER_MAX: usize = 64 * 1024;
 /// Idle upstream connections older than this are closed instead of reused.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -143,6 +145,28 @@ fn failure_cause(e: &SendError, address: &str) -> String {
         }
     };
     format!("{kind} ({address})")
+}
+
+/// The start of an upstream answer.
+enum AnswerStart {
+    /// All of it: it ended within the first `max` bytes.
+    Whole(Bytes),
+    /// The first bytes read, and the rest still to come.
+    Longer(Bytes, Incoming),
+}
+
+/// Reads an upstream answer's body until it ends or passes `max` bytes.
+async fn read_start(mut body: Incoming, max: usize) -> Result<AnswerStart, hyper::Error> {
+    let mut head = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            head.extend_from_slice(&data);
+            if head.len() > max {
+                return Ok(AnswerStart::Longer(head.freeze(), body));
+            }
+        }
+    }
+    Ok(AnswerStart::Whole(head.freeze()))
 }
 
 /// What a route forwards to, resolved once at build time.
@@ -336,22 +360,25 @@ impl Upstream {
             })?;
             accepted = resp.status().is_success();
             let (mut parts, body) = resp.into_parts();
-            let bytes = read_capped(body, MAX_UPSTREAM_BODY).await.map_err(|e| {
-                let cause = match e {
-                    ReadError::TooLarge => format!(
-                        "answer body over {MAX_UPSTREAM_BODY} bytes ({})",
-                        self.address
-                    ),
-                    ReadError::Broken(e) => {
-                        format!("answer body broke off: {e} ({})", self.address)
-                    }
-                };
+            let read = read_start(body, WHOLE_ANSWER_MAX).await.map_err(|e| {
+                let cause = format!("answer body broke off: {e} ({})", self.address);
                 (Rejection::UpstreamError, cause)
             })?;
-            lease.reuse();
+            let body = match read {
+                AnswerStart::Whole(bytes) => {
+                    lease.reuse();
+                    AnswerBody::from(bytes)
+                }
+                AnswerStart::Longer(head, rest) => {
+                    // The connection is busy until the client has taken the answer: it
+                    // closes after it instead of going back to the pool.
+                    drop(lease);
+                    AnswerBody::streamed(head, rest, started + self.timeout)
+                }
+            };
             strip_hop_by_hop(&mut parts.headers);
             parts.version = client_version;
-            Ok::<_, (Rejection, String)>(Response::from_parts(parts, Full::new(bytes)))
+            Ok::<_, (Rejection, String)>(Response::from_parts(parts, body))
         };
         let result = tokio::time::timeout(self.timeout, attempt).await;
         let took = started.elapsed().as_secs_f64();
