@@ -14,6 +14,7 @@ mod cli;
 mod connections;
 mod dedup;
 mod deploy;
+mod descriptors;
 mod diagnosis;
 mod forward;
 mod handshakes;
