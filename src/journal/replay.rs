@@ -26,7 +26,7 @@ use crate::context::{
 };
 use crate::dedup::{with_timeout, Reservation};
 use crate::gateway::Gateway;
-use crate::layers::dedup::{delivery_key, extract_id};
+use crate::layers::dedup::{extract_id, webhook_keys, Binding};
 use crate::respond;
 use crate::storage::journal::{EntryFilter, ReplayRecord, StoredEntry};
 use crate::storage::{Storage, StorageError};
@@ -284,13 +284,21 @@ async fn mark_delivered(
     }
     let live = gateway.live();
     let dedup = &live.config().dedup;
-    let key = delivery_key(&route.name, id, body, route.id_signed());
+    let binding = Binding {
+        id_signed: route.id_signed(),
+        reconciled: route.reconcile.is_some(),
+    };
+    // The key a live delivery of these bytes is settled under, and the mark a poll of a
+    // reconciled route looks for.
+    let keys = webhook_keys(&route.name, id, body, binding);
     let store = gateway.store();
-    let reserved = with_timeout(dedup.call_timeout, store.reserve(&key, dedup.lease)).await;
-    if let Ok(Reservation::Acquired(token)) = reserved {
-        if let Err(e) = with_timeout(dedup.call_timeout, store.commit(&key, token, dedup.ttl)).await
-        {
-            tracing::warn!(error = %e, "a replayed delivery could not be marked delivered");
+    for key in keys {
+        let reserved = with_timeout(dedup.call_timeout, store.reserve(&key, dedup.lease)).await;
+        if let Ok(Reservation::Acquired(token)) = reserved {
+            let committed = store.commit(&key, token, dedup.ttl);
+            if let Err(e) = with_timeout(dedup.call_timeout, committed).await {
+                tracing::warn!(error = %e, "a replayed delivery could not be marked delivered");
+            }
         }
     }
 }

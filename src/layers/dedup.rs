@@ -32,8 +32,8 @@ use crate::respond::{self, HttpResponse};
 
 mod key;
 
-pub(crate) use key::delivery_key;
 pub use key::extract_id;
+pub(crate) use key::webhook_keys;
 pub use key::Binding;
 use key::{find_id, keys_for, Keys, NoId};
 

@@ -141,6 +141,13 @@ pub(crate) struct Keys {
     pub mark: Option<String>,
 }
 
+/// The keys a webhook delivery that succeeded is marked delivered under (a replay's): its
+/// own, and the mark a poll of a reconciled route looks for.
+pub(crate) fn webhook_keys(route: &str, id: &str, body: &[u8], b: Binding) -> Vec<String> {
+    let keys = keys_for(route, id, body, b, false);
+    std::iter::once(keys.primary).chain(keys.mark).collect()
+}
+
 /// The keys for delivery `id` with `body`; `polled` when the provider's API vouched for
 /// the id (reconcile).
 pub(crate) fn keys_for(route: &str, id: &str, body: &[u8], b: Binding, polled: bool) -> Keys {
