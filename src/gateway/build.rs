@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::shedding::Shedder;
-
 use crate::config::Config;
 use crate::redis_client::RedisConfigError;
 use crate::router::Routes;
+use crate::shedding::Shedder;
 use crate::stack::Shared;
 use crate::transport::tls::TlsError;
 use crate::transport::ConnectionSettings;
