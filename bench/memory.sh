@@ -74,6 +74,8 @@ listen = "127.0.0.1:$port"
 max_body = "$3"
 read_timeout = "30s"
 max_concurrency = $2
+# Every benchmark connection comes from 127.0.0.1: one client, allowed all of it.
+max_concurrency_per_ip = $2
 shutdown_grace = "1s"
 
 [admin]

@@ -312,6 +312,8 @@ listen = "127.0.0.1:$2"
 max_body = "1MiB"
 read_timeout = "10s"
 max_concurrency = 1024
+# Every benchmark connection comes from 127.0.0.1: one client, allowed all of it.
+max_concurrency_per_ip = 1024
 shutdown_grace = "1s"
 
 [admin]

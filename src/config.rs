@@ -78,6 +78,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Requests in flight beyond this are shed with 503.
     pub max_concurrency: usize,
+    /// Requests in flight from one client beyond this are shed with 503.
+    pub max_concurrency_per_ip: usize,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// How long in-flight requests get after SIGTERM.
@@ -343,6 +345,33 @@ pub struct RouteConfig {
     pub delivery: Delivery,
     /// `[route.reconcile]`: the provider API polled for deliveries the webhooks missed.
     pub reconcile: Option<Arc<ReconcileConfig>>,
+}
+
+impl RouteConfig {
+    /// Whether every scheme that can verify this route's deliveries also signs its dedup
+    /// id. When one does not, dedup binds the id to the body (`layers/dedup/key.rs`), so
+    /// a captured body and signature resent under another id cannot claim that id.
+    pub fn id_signed(&self) -> bool {
+        let Some(dedup) = &self.dedup else {
+            return false;
+        };
+        let schemes = &self.verifier.schemes;
+        !schemes.is_empty()
+            && schemes.iter().all(|k| {
+                let s = &k.scheme;
+                match &dedup.source {
+                    DedupSource::Header(h) => s.signed_id_header() == Some(h),
+                    DedupSource::AnyHeader(names) => {
+                        s.signed_id_header().is_some_and(|h| names.contains(h))
+                    }
+                    DedupSource::JsonPointer(p) => {
+                        s.signs_body() || s.signed_json_id() == Some(p.as_str())
+                    }
+                    // The key is the body itself.
+                    DedupSource::BodySha256 => true,
+                }
+            })
+    }
 }
 
 /// `[route.reconcile]`, validated (CONTRACT §11).

@@ -3,7 +3,8 @@
 //!
 //! Headers sent upstream (CONTRACT §4): the original ones minus hop-by-hop headers, with
 //! `Host` set to the upstream's authority (the original in `X-Forwarded-Host`),
-//! `X-Forwarded-For` / `X-Forwarded-Proto`, `X-Request-Id`, `X-Hookwall-Route`,
+//! `X-Forwarded-For` / `X-Forwarded-Proto` (and other client-IP headers only from a trusted
+//! proxy, see `client_headers`), `X-Request-Id`, `X-Hookwall-Route`,
 //! `X-Hookwall-Verified` and, when dedup is on, `X-Hookwall-Delivery-Id`. Client-sent
 //! `X-Hookwall-*` headers are dropped so a client can't impersonate the gateway.
 //!
@@ -16,11 +17,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use tower::Service;
 
 use crate::context::{
@@ -28,24 +30,25 @@ use crate::context::{
     VerifiedBy,
 };
 use crate::error::Rejection;
-use crate::layers::body_limit::{read_capped, ReadError};
 use crate::layers::request_id;
 use crate::metrics::RouteMetrics;
-use crate::respond::{self, HttpResponse};
+use crate::respond::{self, AnswerBody, HttpResponse};
 use crate::transport::workers;
 
+mod client_headers;
 mod pool;
 
 use pool::{Pool, SendError, TlsTarget};
 use rustls_pki_types::ServerName;
 
-/// Largest upstream answer passed back; webhook handlers answer with a few bytes.
-const MAX_UPSTREAM_BODY: usize = 8 * 1024 * 1024;
+/// Upstream answers up to this size are read whole before the answer goes back (so one that
+/// breaks off is still a clean `502`); longer ones are streamed to the client as they come,
+/// which bounds memory per connection whatever their size (`respond/body.rs`).
+const WHOLE_ANSWER_MAX: usize = 64 * 1024;
 /// Idle upstream connections older than this are closed instead of reused.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 // Added on every forwarded request: parsed once here, not per request.
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -142,6 +145,28 @@ fn failure_cause(e: &SendError, address: &str) -> String {
         }
     };
     format!("{kind} ({address})")
+}
+
+/// The start of an upstream answer.
+enum AnswerStart {
+    /// All of it: it ended within the first `max` bytes.
+    Whole(Bytes),
+    /// The first bytes read, and the rest still to come.
+    Longer(Bytes, Incoming),
+}
+
+/// Reads an upstream answer's body until it ends or passes `max` bytes.
+async fn read_start(mut body: Incoming, max: usize) -> Result<AnswerStart, hyper::Error> {
+    let mut head = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            head.extend_from_slice(&data);
+            if head.len() > max {
+                return Ok(AnswerStart::Longer(head.freeze(), body));
+            }
+        }
+    }
+    Ok(AnswerStart::Whole(head.freeze()))
 }
 
 /// What a route forwards to, resolved once at build time.
@@ -275,15 +300,7 @@ impl Upstream {
         }
         h.insert(header::HOST, self.host.clone());
         if let Some(ctx) = &ctx {
-            let peer = ctx.peer.ip().to_string();
-            let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-                // Only a trusted proxy's chain is kept; anyone else's is replaced.
-                Some(prior) if ctx.peer_trusted => format!("{prior}, {peer}"),
-                _ => peer,
-            };
-            if let Ok(v) = HeaderValue::from_str(&xff) {
-                h.insert(X_FORWARDED_FOR, v);
-            }
+            client_headers::rewrite(h, ctx.peer.ip(), ctx.peer_trusted);
             if !(ctx.peer_trusted && h.contains_key(&X_FORWARDED_PROTO)) {
                 let proto = if ctx.https { "https" } else { "http" };
                 h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
@@ -343,22 +360,25 @@ impl Upstream {
             })?;
             accepted = resp.status().is_success();
             let (mut parts, body) = resp.into_parts();
-            let bytes = read_capped(body, MAX_UPSTREAM_BODY).await.map_err(|e| {
-                let cause = match e {
-                    ReadError::TooLarge => format!(
-                        "answer body over {MAX_UPSTREAM_BODY} bytes ({})",
-                        self.address
-                    ),
-                    ReadError::Broken(e) => {
-                        format!("answer body broke off: {e} ({})", self.address)
-                    }
-                };
+            let read = read_start(body, WHOLE_ANSWER_MAX).await.map_err(|e| {
+                let cause = format!("answer body broke off: {e} ({})", self.address);
                 (Rejection::UpstreamError, cause)
             })?;
-            lease.reuse();
+            let body = match read {
+                AnswerStart::Whole(bytes) => {
+                    lease.reuse();
+                    AnswerBody::from(bytes)
+                }
+                AnswerStart::Longer(head, rest) => {
+                    // The connection is busy until the client has taken the answer: it
+                    // closes after it instead of going back to the pool.
+                    drop(lease);
+                    AnswerBody::streamed(head, rest, started + self.timeout)
+                }
+            };
             strip_hop_by_hop(&mut parts.headers);
             parts.version = client_version;
-            Ok::<_, (Rejection, String)>(Response::from_parts(parts, Full::new(bytes)))
+            Ok::<_, (Rejection, String)>(Response::from_parts(parts, body))
         };
         let result = tokio::time::timeout(self.timeout, attempt).await;
         let took = started.elapsed().as_secs_f64();

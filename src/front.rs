@@ -75,7 +75,7 @@ impl Gateway {
 
         let resp = if !route.config.methods.contains(req.method()) {
             method_not_allowed(&request_id, &route)
-        } else if let Ok(_permit) = live.shedder.clone().try_acquire_owned() {
+        } else if let Some(_admitted) = live.shedder.admit(client) {
             let _in_flight = InFlight::count(&self.shared.metrics);
             req.extensions_mut().insert(RequestContext {
                 request_id: request_id.clone(),

@@ -78,7 +78,7 @@ pub(crate) mod test_support {
     pub(crate) fn echo(
     ) -> tower::util::BoxCloneSyncService<Request<Bytes>, HttpResponse, Infallible> {
         tower::util::BoxCloneSyncService::new(tower::service_fn(|req: Request<Bytes>| async move {
-            let mut resp = http::Response::new(Full::new(req.into_body()));
+            let mut resp = http::Response::new(Full::new(req.into_body()).into());
             resp.extensions_mut()
                 .insert(Outcome::Forwarded(http::StatusCode::OK));
             Ok::<_, Infallible>(resp)

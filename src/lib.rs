@@ -7,7 +7,7 @@
 //!
 //! # Layer order
 //!
-//! `server.rs` matches the route (404/405) and sheds load (503), then the route's stack
+//! `front.rs` matches the route (404/405) and sheds load (503, `shedding.rs`), then the route's stack
 //! (`stack.rs`) runs, each check in its own module under `layers/`:
 //!
 //! 1. `ip_allow` — 403 `ip_not_allowed`
@@ -49,6 +49,7 @@ pub(crate) mod redis_client;
 pub(crate) mod respond;
 pub(crate) mod router;
 pub mod secret;
+pub(crate) mod shedding;
 pub(crate) mod stack;
 pub mod storage;
 pub mod transport;

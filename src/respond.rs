@@ -8,16 +8,19 @@
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::Full;
 
 use crate::context::Outcome;
 use crate::error::Rejection;
 
+mod body;
+
+pub(crate) use body::AnswerBody;
+
 /// The response type of every route stack.
-pub(crate) type HttpResponse = Response<Full<Bytes>>;
+pub(crate) type HttpResponse = Response<AnswerBody>;
 
 fn json(status: StatusCode, body: String, outcome: Outcome) -> HttpResponse {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(AnswerBody::from(Bytes::from(body)));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -104,7 +107,7 @@ pub(crate) fn handshake(
 ) -> HttpResponse {
     let body = body.into();
     let has_body = !body.is_empty();
-    let mut resp = Response::new(Full::new(body));
+    let mut resp = Response::new(AnswerBody::from(body));
     *resp.status_mut() = status;
     if has_body {
         resp.headers_mut()

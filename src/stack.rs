@@ -18,7 +18,7 @@ use crate::config::{DedupConfig, RateLimitConfig, ReconcileSource, RouteConfig};
 use crate::dedup::DedupStore;
 use crate::forward::{Forward, Upstream, UpstreamSettings};
 use crate::gateway::BuildError;
-use crate::layers::dedup::DedupTimings;
+use crate::layers::dedup::{Binding, DedupTimings};
 use crate::layers::rate_limit::Limiter;
 use crate::layers::{
     AllowedNets, BodyLimitLayer, DedupLayer, HandshakeLayer, HandshakeSettings, IpAllowLayer,
@@ -119,6 +119,10 @@ pub(crate) fn build_route(
         DedupLayer::new(
             shared.store.clone(),
             key,
+            Binding {
+                id_signed: cfg.id_signed(),
+                reconciled: cfg.reconcile.is_some(),
+            },
             &cfg.name,
             DedupTimings {
                 lease: dedup.lease,

@@ -13,6 +13,7 @@
 
 mod connection;
 mod deadlines;
+mod descriptors;
 mod drain;
 pub(crate) mod tls;
 pub mod workers;
@@ -33,6 +34,7 @@ pub(crate) use drain::Drain;
 
 use connection::Connection;
 use deadlines::Limits;
+use descriptors::{Budget, Slot};
 use workers::Workers;
 
 /// Largest request head (request line + headers) accepted; hyper answers 431 beyond it.
@@ -107,6 +109,32 @@ pub(crate) async fn next_connection(
     }
 }
 
+/// How often a listener at its connection cap asks idle connections again to close.
+const PRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// A connection slot in `budget`: at once if one is free, else once idle connections,
+/// asked to close, have made room; `None` once `shutdown` resolves.
+async fn next_slot(
+    budget: &Budget,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Option<Slot> {
+    if let Some(slot) = budget.try_slot() {
+        return Some(slot);
+    }
+    tracing::warn!(
+        max_connections = budget.cap(),
+        "proxy connections at the open-files budget: closing idle ones, new ones wait"
+    );
+    loop {
+        budget.press();
+        tokio::select! {
+            slot = budget.slot() => return Some(slot),
+            () = tokio::time::sleep(PRESS_EVERY) => {}
+            () = &mut shutdown => return None,
+        }
+    }
+}
+
 /// Serves the proxy listener until `shutdown` resolves, then drains within the live
 /// config's `shutdown_grace`.
 pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
@@ -118,10 +146,27 @@ pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Fu
             None
         }
     };
+    let budget = Budget::of_this_process();
+    if let Some(b) = &budget {
+        tracing::info!(
+            max_connections = b.cap(),
+            "proxy connections bounded by the open-files limit"
+        );
+    }
     tokio::pin!(shutdown);
-    while let Some((stream, peer)) = next_connection(&listener, shutdown.as_mut()).await {
+    loop {
+        let slot = match &budget {
+            Some(b) => match next_slot(b, shutdown.as_mut()).await {
+                Some(slot) => Some((slot, b.pressure())),
+                None => break,
+            },
+            None => None,
+        };
+        let Some((stream, peer)) = next_connection(&listener, shutdown.as_mut()).await else {
+            break;
+        };
         let _ = stream.set_nodelay(true);
-        let connection = Connection::new(gateway.clone(), peer, drain.watcher());
+        let connection = Connection::new(gateway.clone(), peer, drain.watcher(), slot);
         let task = connection.serve(stream, gateway.tls_acceptor());
         match &workers {
             Some(workers) => workers.spawn(task),

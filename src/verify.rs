@@ -234,6 +234,25 @@ impl Scheme {
         }
     }
 
+    /// Whether this scheme's signature covers the raw body.
+    pub fn signs_body(&self) -> bool {
+        match self {
+            Scheme::Hmac(s) | Scheme::Learned(s, _) => s.payload.uses(&Part::Body),
+            Scheme::Asymmetric(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The JSON field this scheme signs as the delivery id, for schemes that sign fields
+    /// of the body rather than its bytes (Mailgun's token, SNS's MessageId).
+    pub fn signed_json_id(&self) -> Option<&'static str> {
+        match self {
+            Scheme::Mailgun(_) => Some("/signature/token"),
+            Scheme::Sns(_) => Some("/MessageId"),
+            _ => None,
+        }
+    }
+
     /// Headers that carry this scheme's signature.
     pub fn signature_headers(&self) -> Vec<HeaderName> {
         match self {

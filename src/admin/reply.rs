@@ -3,11 +3,10 @@
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::layers::body_limit::{read_capped, ReadError};
-use crate::respond::HttpResponse;
+use crate::respond::{AnswerBody, HttpResponse};
 
 /// Largest request body an admin endpoint reads (a config file, a bulk-replay filter).
 pub(crate) const MAX_ADMIN_BODY: usize = 1024 * 1024;
@@ -18,7 +17,7 @@ pub(crate) fn reply(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> HttpResponse {
-    let mut resp = Response::new(Full::new(body.into()));
+    let mut resp = Response::new(AnswerBody::from(body.into()));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -8,11 +8,30 @@ use std::process::ExitCode;
 use http::{Method, StatusCode};
 
 use super::admin_client::AdminClient;
-use crate::config::{compile_file, Config};
+use crate::config::{compile_file, Config, RouteConfig};
 use crate::gateway::Gateway;
 use crate::stack::checks;
 
-/// `route NAME path=... provider=... upstream=... checks=a,b,c` per route.
+/// `id=...`: whether the route's signature covers its dedup id, and if not, that the id
+/// is bound to the body (so a captured delivery cannot be resent under another id).
+fn id_binding(route: &RouteConfig) -> &'static str {
+    match (&route.dedup, route.id_signed()) {
+        (None, _) => "id=none",
+        (Some(_), true) => "id=signed",
+        (Some(_), false) => "id=unsigned(bound to body)",
+    }
+}
+
+/// `replay=...`: how long a captured delivery verifies (the timestamp window), or `none`
+/// when nothing bounds it in time.
+fn replay_bound(route: &RouteConfig) -> String {
+    match route.window {
+        Some(w) => format!("replay=window {}s", w.past.as_secs()),
+        None => "replay=none".to_owned(),
+    }
+}
+
+/// `route NAME path=... provider=... upstream=... checks=a,b,c id=... replay=...` per route.
 pub(crate) fn route_lines(config: &Config) -> Vec<String> {
     config
         .routes
@@ -26,6 +45,7 @@ pub(crate) fn route_lines(config: &Config) -> Vec<String> {
                 r.upstream,
                 checks(r).join(",")
             );
+            line.push_str(&format!(" {} {}", id_binding(r), replay_bound(r)));
             if let Some(b) = r.delivery.buffered() {
                 let targets: Vec<String> = b
                     .targets

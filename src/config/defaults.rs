@@ -17,6 +17,13 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `server.max_concurrency`.
 pub const MAX_CONCURRENCY: usize = 1024;
+
+/// `server.max_concurrency_per_ip`: a quarter of `max_concurrency`, but never fewer than 32
+/// slots (or all of them, when there are fewer): a small limit is not split, so that one
+/// provider sending from a single address can still use it all.
+pub fn max_concurrency_per_ip(max_concurrency: usize) -> usize {
+    (max_concurrency / 4).max(32).min(max_concurrency)
+}
 /// `server.shutdown_grace`.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// `dedup.call_timeout`.

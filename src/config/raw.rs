@@ -49,6 +49,7 @@ pub struct RawServer {
     pub write_timeout: Option<String>,
     pub idle_timeout: Option<String>,
     pub max_concurrency: Option<i64>,
+    pub max_concurrency_per_ip: Option<i64>,
     pub trusted_proxies: Option<Vec<String>>,
     pub shutdown_grace: Option<String>,
     pub tls: Option<RawTls>,

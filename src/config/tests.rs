@@ -37,6 +37,7 @@ fn defaults_match_the_contract() {
     assert_eq!(c.server.max_body, 1024 * 1024);
     assert_eq!(c.server.read_timeout, Duration::from_secs(10));
     assert_eq!(c.server.max_concurrency, 1024);
+    assert_eq!(c.server.max_concurrency_per_ip, 256);
     assert_eq!(c.server.shutdown_grace, Duration::from_secs(30));
     assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9090");
     assert_eq!(c.dedup.store, StoreKind::Memory);
@@ -546,4 +547,16 @@ fn asana_takes_one_file_secret_whose_folder_exists() {
     ));
     let learned = c.routes[0].provider_settings.learned.as_ref().unwrap();
     assert!(!learned.is_established());
+}
+
+#[test]
+fn max_concurrency_per_ip_defaults_to_a_quarter_but_never_splits_a_small_limit() {
+    let per_ip = |server: &str| ok(&format!("[server]\n{server}\n{ROUTE}")).server;
+    assert_eq!(per_ip("max_concurrency = 400").max_concurrency_per_ip, 100);
+    assert_eq!(per_ip("max_concurrency = 64").max_concurrency_per_ip, 32);
+    assert_eq!(per_ip("max_concurrency = 4").max_concurrency_per_ip, 4);
+    assert_eq!(
+        per_ip("max_concurrency = 400\nmax_concurrency_per_ip = 3").max_concurrency_per_ip,
+        3
+    );
 }

@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
-
 use crate::config::Config;
 use crate::redis_client::RedisConfigError;
 use crate::router::Routes;
+use crate::shedding::Shedder;
 use crate::stack::Shared;
 use crate::transport::tls::TlsError;
 use crate::transport::ConnectionSettings;
@@ -37,8 +36,9 @@ pub enum BuildError {
 pub struct Live {
     /// The routes, and the config they were built from.
     pub(crate) routes: Routes,
-    /// Requests in flight beyond `max_concurrency` are shed.
-    pub(crate) shedder: Arc<Semaphore>,
+    /// Requests in flight beyond `max_concurrency` (or `max_concurrency_per_ip` from one
+    /// client) are shed.
+    pub(crate) shedder: Arc<Shedder>,
     /// How connections accepted from now on are served.
     pub(crate) connections: Arc<ConnectionSettings>,
 }
@@ -64,12 +64,15 @@ pub(crate) fn live(
 ) -> Result<Live, BuildError> {
     let config = Arc::new(config);
     let routes = Routes::build(config.clone(), shared, previous.map(|p| &p.routes))?;
-    let max = config.server.max_concurrency;
+    let limits = |c: &Config| (c.server.max_concurrency, c.server.max_concurrency_per_ip);
     let shedder = match previous {
-        Some(p) if p.config().server.max_concurrency == max => p.shedder.clone(),
+        Some(p) if limits(p.config()) == limits(&config) => p.shedder.clone(),
         // A new limit starts a new count: requests already in flight hold the old one's
         // permits, so for as long as they run the two limits add up.
-        _ => Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS))),
+        _ => {
+            let (total, per_client) = limits(&config);
+            Shedder::new(total, per_client)
+        }
     };
     Ok(Live {
         connections: Arc::new(ConnectionSettings::new(&config.server)),

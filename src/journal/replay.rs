@@ -26,7 +26,7 @@ use crate::context::{
 };
 use crate::dedup::{with_timeout, Reservation};
 use crate::gateway::Gateway;
-use crate::layers::dedup::{extract_id, store_key};
+use crate::layers::dedup::{extract_id, webhook_keys, Binding};
 use crate::respond;
 use crate::storage::journal::{EntryFilter, ReplayRecord, StoredEntry};
 use crate::storage::{Storage, StorageError};
@@ -236,7 +236,7 @@ async fn replay_entry(
     };
     let ok = upstream_status.is_some_and(|s| (200..300).contains(&s));
     if let (true, Some(id)) = (ok, &dedup_id) {
-        mark_delivered(gateway, &route.config, id).await;
+        mark_delivered(gateway, &route.config, id, body).await;
     }
     let result = match (ok, upstream_status) {
         (true, _) => "ok",
@@ -271,21 +271,34 @@ async fn replay_entry(
     })
 }
 
-/// After a 2xx replay: an id nobody delivered yet is marked delivered; one delivered or in
-/// flight is left as it is.
-async fn mark_delivered(gateway: &Gateway, route: &crate::config::RouteConfig, id: &str) {
+/// After a 2xx replay: an id nobody delivered yet is marked delivered (under the key a live
+/// delivery of these bytes uses); one delivered or in flight is left as it is.
+async fn mark_delivered(
+    gateway: &Gateway,
+    route: &crate::config::RouteConfig,
+    id: &str,
+    body: &[u8],
+) {
     if route.dedup.is_none() {
         return;
     }
     let live = gateway.live();
     let dedup = &live.config().dedup;
-    let key = store_key(&route.name, id);
+    let binding = Binding {
+        id_signed: route.id_signed(),
+        reconciled: route.reconcile.is_some(),
+    };
+    // The key a live delivery of these bytes is settled under, and the mark a poll of a
+    // reconciled route looks for.
+    let keys = webhook_keys(&route.name, id, body, binding);
     let store = gateway.store();
-    let reserved = with_timeout(dedup.call_timeout, store.reserve(&key, dedup.lease)).await;
-    if let Ok(Reservation::Acquired(token)) = reserved {
-        if let Err(e) = with_timeout(dedup.call_timeout, store.commit(&key, token, dedup.ttl)).await
-        {
-            tracing::warn!(error = %e, "a replayed delivery could not be marked delivered");
+    for key in keys {
+        let reserved = with_timeout(dedup.call_timeout, store.reserve(&key, dedup.lease)).await;
+        if let Ok(Reservation::Acquired(token)) = reserved {
+            let committed = store.commit(&key, token, dedup.ttl);
+            if let Err(e) = with_timeout(dedup.call_timeout, committed).await {
+                tracing::warn!(error = %e, "a replayed delivery could not be marked delivered");
+            }
         }
     }
 }

@@ -20,19 +20,22 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
-use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
 use super::{request_id, ResponseFuture};
-use crate::config::{DedupKeyConfig, DedupSource, OnStoreError};
-use crate::context::{DeliveryId, PolledId, SignedIdHeader, UpstreamAccepted};
+use crate::config::{DedupKeyConfig, OnStoreError};
+use crate::context::{DeliveryId, PolledId, UpstreamAccepted};
 use crate::dedup::{with_timeout, DedupStore, Reservation};
 use crate::error::Rejection;
 use crate::metrics::RouteMetrics;
 use crate::respond::{self, HttpResponse};
 
-/// Ids longer than this are stored by their SHA-256, bounding memory per entry.
-const MAX_ID_LEN: usize = 200;
+mod key;
+
+pub use key::extract_id;
+pub(crate) use key::webhook_keys;
+pub use key::Binding;
+use key::{find_id, keys_for, Keys, NoId};
 
 /// Store timings and the failure policy, from `[dedup]`.
 #[derive(Debug, Clone, Copy)]
@@ -66,16 +69,21 @@ impl DedupTimings {
 pub struct DedupLayer {
     store: Arc<dyn DedupStore>,
     key: Arc<DedupKeyConfig>,
+    /// Whether the route's signature covers the id (if not, the id is bound to the body),
+    /// and whether it also polls.
+    binding: Binding,
     namespace: Arc<str>,
     timings: DedupTimings,
     metrics: Arc<RouteMetrics>,
 }
 
 impl DedupLayer {
-    /// `route` namespaces the ids so two routes never share one.
+    /// `route` namespaces the ids so two routes never share one; `binding` says how its
+    /// ids are keyed (see `key.rs`).
     pub fn new(
         store: Arc<dyn DedupStore>,
         key: DedupKeyConfig,
+        binding: Binding,
         route: &str,
         timings: DedupTimings,
         metrics: Arc<RouteMetrics>,
@@ -83,6 +91,7 @@ impl DedupLayer {
         DedupLayer {
             store,
             key: Arc::new(key),
+            binding,
             namespace: route.into(),
             timings,
             metrics,
@@ -107,48 +116,6 @@ pub struct Dedup<S> {
     layer: DedupLayer,
 }
 
-/// The key a route's delivery id is stored under: `<route>:<id>`, or the id's SHA-256 when
-/// it is long (bounding memory per entry). Replays mark ids delivered under the same key.
-pub(crate) fn store_key(route: &str, id: &str) -> String {
-    if id.len() > MAX_ID_LEN {
-        format!("{route}:sha256:{}", hex::encode(Sha256::digest(id)))
-    } else {
-        format!("{route}:{id}")
-    }
-}
-
-/// The delivery id of a request, if it has one.
-pub fn extract_id(source: &DedupSource, req: &Request<Bytes>) -> Option<String> {
-    let id = match source {
-        DedupSource::Header(name) => req.headers().get(name)?.to_str().ok()?.trim().to_owned(),
-        DedupSource::AnyHeader(names) => {
-            // The one the signature covered, if it is one of them; else the first present.
-            let signed = req
-                .extensions()
-                .get::<SignedIdHeader>()
-                .filter(|s| names.contains(&s.0));
-            match signed {
-                Some(s) => req.headers().get(&s.0)?,
-                None => names.iter().find_map(|n| req.headers().get(n))?,
-            }
-            .to_str()
-            .ok()?
-            .trim()
-            .to_owned()
-        }
-        DedupSource::JsonPointer(pointer) => {
-            let doc: serde_json::Value = serde_json::from_slice(req.body()).ok()?;
-            match doc.pointer(pointer)? {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(n) => n.to_string(),
-                _ => return None,
-            }
-        }
-        DedupSource::BodySha256 => hex::encode(Sha256::digest(req.body())),
-    };
-    (!id.is_empty()).then_some(id)
-}
-
 impl<S> Service<Request<Bytes>> for Dedup<S>
 where
     S: Service<Request<Bytes>, Response = HttpResponse, Error = Infallible>
@@ -171,22 +138,27 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let rid = request_id(&req);
         let polled = req.extensions().get::<PolledId>().map(|p| p.0.to_string());
-        let Some(id) = polled.or_else(|| extract_id(&layer.key.source, &req)) else {
-            if layer.key.required {
+        let is_polled = polled.is_some();
+        let found = polled.map_or_else(|| find_id(&layer.key.source, &req), Ok);
+        let found = found.map(|id| {
+            let keys = keys_for(&layer.namespace, &id, req.body(), layer.binding, is_polled);
+            (keys, id)
+        });
+        let (keys, id) = match found {
+            Ok(found) => found,
+            // Without the one id there is no key; only an absent one may pass undeduped.
+            Err(NoId::Missing) if !layer.key.required => return Box::pin(inner.call(req)),
+            Err(NoId::Missing | NoId::Ambiguous) => {
                 return Box::pin(std::future::ready(Ok(respond::rejection(
                     &rid,
                     Rejection::MissingDedupKey,
                 ))));
             }
-            return Box::pin(inner.call(req));
         };
-        let store_key = store_key(&layer.namespace, &id);
         let delivery = DeliveryId(id.into());
         req.extensions_mut().insert(delivery.clone());
         Box::pin(async move {
-            let mut resp = layer
-                .reserve_and_forward(inner, req, store_key, rid)
-                .await?;
+            let mut resp = layer.reserve_and_forward(inner, req, keys, rid).await?;
             // For the log line: which delivery this answer was about.
             resp.extensions_mut().insert(delivery);
             Ok(resp)
@@ -200,7 +172,7 @@ impl DedupLayer {
         self,
         mut inner: S,
         req: Request<Bytes>,
-        store_key: String,
+        keys: Keys,
         rid: Arc<str>,
     ) -> Result<HttpResponse, Infallible>
     where
@@ -209,6 +181,7 @@ impl DedupLayer {
     {
         let t = self.timings;
         let layer = self;
+        let store_key = keys.primary;
         let reserved = with_timeout(t.call_timeout, layer.store.reserve(&store_key, t.lease)).await;
         let token = match reserved {
             Ok(Reservation::Acquired(token)) => token,
@@ -228,6 +201,12 @@ impl DedupLayer {
                 };
             }
         };
+        if let Some(other) = &keys.delivered_if {
+            if let Some(answer) = layer.delivered_elsewhere(other, &rid).await {
+                layer.release(&store_key, token, &rid).await;
+                return Ok(answer);
+            }
+        }
         // Finish the attempt even if the provider hangs up: see the module docs.
         let task_rid = rid.clone();
         let attempt = FinishOnDrop::new(async move {
@@ -245,12 +224,67 @@ impl DedupLayer {
                 layer.metrics.dedup_store_errors.inc();
                 tracing::warn!(request_id = %task_rid, error = %e, "dedup store failed to settle a delivery id");
             }
+            if let (true, Some(mark)) = (accepted, &keys.mark) {
+                layer.mark_delivered(mark, &task_rid).await;
+            }
             resp
         });
         match attempt.await {
             Ok(resp) => Ok(resp),
             // Only a panic in the forward path gets here; answer 502 so the provider retries.
             Err(Panicked) => Ok(respond::rejection(&rid, Rejection::UpstreamError)),
+        }
+    }
+}
+
+impl DedupLayer {
+    /// Whether key `other` says this delivery was already made by another path: the answer
+    /// (`duplicate`, or `409` while that path is delivering it), or `None` to go on. A store
+    /// error goes on: the primary key is held, so at worst the upstream sees an event both
+    /// polled and received, under the same `X-Hookwall-Delivery-Id`.
+    async fn delivered_elsewhere(&self, other: &str, rid: &Arc<str>) -> Option<HttpResponse> {
+        let t = self.timings;
+        match with_timeout(t.call_timeout, self.store.reserve(other, t.lease)).await {
+            Ok(Reservation::Delivered) => Some(respond::duplicate(rid)),
+            Ok(Reservation::InFlight(left)) => Some(respond::rejection(
+                rid,
+                Rejection::InFlight(t.retry_in_flight_after(left)),
+            )),
+            Ok(Reservation::Acquired(token)) => {
+                // Only looked at, not owned: give it back at once.
+                self.release(other, token, rid).await;
+                None
+            }
+            Err(e) => {
+                self.metrics.dedup_store_errors.inc();
+                tracing::warn!(request_id = %rid, error = %e, "dedup store failed to look up a delivery id");
+                None
+            }
+        }
+    }
+
+    async fn release(&self, key: &str, token: crate::dedup::Token, rid: &Arc<str>) {
+        let t = self.timings;
+        if let Err(e) = with_timeout(t.call_timeout, self.store.release(key, token)).await {
+            self.metrics.dedup_store_errors.inc();
+            tracing::warn!(request_id = %rid, error = %e, "dedup store failed to release a delivery id");
+        }
+    }
+
+    /// Marks `key` delivered unless something holds it already.
+    async fn mark_delivered(&self, key: &str, rid: &Arc<str>) {
+        let t = self.timings;
+        let reserved = with_timeout(t.call_timeout, self.store.reserve(key, t.lease)).await;
+        let committed = match reserved {
+            Ok(Reservation::Acquired(token)) => {
+                with_timeout(t.call_timeout, self.store.commit(key, token, t.ttl)).await
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = committed {
+            self.metrics.dedup_store_errors.inc();
+            tracing::warn!(request_id = %rid, error = %e, "dedup store failed to mark a delivery id");
         }
     }
 }
@@ -323,6 +357,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DedupSource;
     use crate::dedup::MemoryStore;
     use crate::layers::test_support::*;
     use crate::metrics::Metrics;
@@ -337,6 +372,10 @@ mod tests {
         DedupLayer::new(
             store,
             DedupKeyConfig { source, required },
+            Binding {
+                id_signed: true,
+                reconciled: false,
+            },
             "r",
             DedupTimings {
                 lease: Duration::from_secs(60),

@@ -14,13 +14,19 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 use super::deadlines::{Activity, Deadlines, OnStall};
+use super::descriptors::Slot;
 use super::drain::Watcher;
 use super::ConnectionSettings;
 use crate::error::Rejection;
 use crate::gateway::Gateway;
 use crate::respond::{self, HttpResponse};
+
+/// While the descriptor budget is out, a connection idle this long is closed to make room;
+/// one just accepted (or just answered) has this long to send its next request.
+const EVICTABLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A connection's task, boxed so plain and TLS connections share one type.
 pub(super) type ConnectionTask = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -32,11 +38,19 @@ pub(super) struct Connection {
     drain: Watcher,
     settings: Arc<ConnectionSettings>,
     activity: Arc<Activity>,
+    /// Its place in the descriptor budget, and the signal to close while idle when the
+    /// budget runs out (`descriptors.rs`).
+    budget: Option<(Slot, Arc<Notify>)>,
 }
 
 impl Connection {
     /// A connection from `peer`, served with the settings live right now.
-    pub(super) fn new(gateway: Arc<Gateway>, peer: SocketAddr, drain: Watcher) -> Self {
+    pub(super) fn new(
+        gateway: Arc<Gateway>,
+        peer: SocketAddr,
+        drain: Watcher,
+        budget: Option<(Slot, Arc<Notify>)>,
+    ) -> Self {
         let settings = gateway.live().connections.clone();
         Connection {
             gateway,
@@ -44,6 +58,32 @@ impl Connection {
             drain,
             settings,
             activity: Activity::new(),
+            budget,
+        }
+    }
+
+    /// Resolves once the connection should close for want of requests: idle past
+    /// `idle_timeout`, or idle while the descriptor budget is out.
+    fn idle_end(&self, idle: std::time::Duration) -> impl Future<Output = ()> + Send + 'static {
+        let activity = self.activity.clone();
+        let pressure = self.budget.as_ref().map(|(_, p)| p.clone());
+        async move {
+            let pressed = async {
+                let Some(pressure) = pressure else {
+                    return std::future::pending().await;
+                };
+                loop {
+                    pressure.notified().await;
+                    // A connection just accepted gets a moment to send its request.
+                    if !activity.busy() && activity.idle_for_at_least(EVICTABLE_AFTER) {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                () = activity.idle_for(idle) => {}
+                () = pressed => {}
+            }
         }
     }
 
@@ -147,14 +187,14 @@ impl Connection {
             .http1
             .serve_connection(TokioIo::new(stream), self.service(https));
         tokio::pin!(conn);
-        let idle = self.activity.clone();
+        let idle_end = self.idle_end(limits.idle);
         let result = tokio::select! {
             r = conn.as_mut() => r,
             () = self.drain.shutting_down() => {
                 conn.as_mut().graceful_shutdown();
                 conn.await
             }
-            () = idle.idle_for(limits.idle) => {
+            () = idle_end => {
                 conn.as_mut().graceful_shutdown();
                 conn.await
             }
@@ -175,14 +215,14 @@ impl Connection {
             .http2
             .serve_connection(TokioIo::new(stream), self.service(true));
         tokio::pin!(conn);
-        let idle = self.activity.clone();
+        let idle_end = self.idle_end(limits.idle);
         let result = tokio::select! {
             r = conn.as_mut() => r,
             () = self.drain.shutting_down() => {
                 conn.as_mut().graceful_shutdown();
                 conn.await
             }
-            () = idle.idle_for(limits.idle) => {
+            () = idle_end => {
                 conn.as_mut().graceful_shutdown();
                 conn.await
             }

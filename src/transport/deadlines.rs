@@ -68,7 +68,8 @@ impl Activity {
         Busy(self)
     }
 
-    fn busy(&self) -> bool {
+    /// Whether a request is in progress.
+    pub(crate) fn busy(&self) -> bool {
         self.active.load(Ordering::Relaxed) > 0
     }
 
@@ -77,6 +78,11 @@ impl Activity {
             .idle_since
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether no request has been in progress for at least `idle`.
+    pub(crate) fn idle_for_at_least(&self, idle: Duration) -> bool {
+        !self.busy() && self.idle_since().elapsed() >= idle
     }
 
     /// Resolves once the connection has had no request in progress for `idle`.

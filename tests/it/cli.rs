@@ -36,6 +36,56 @@ fn check_accepts_the_example_config() {
     );
 }
 
+/// `check` says per route whether the signature covers the dedup id and whether a
+/// timestamp window bounds how long a captured delivery verifies.
+#[test]
+fn check_says_whether_each_id_is_signed_and_what_bounds_replay() {
+    let route = |name: &str, extra: &str| {
+        format!(
+            "[[route]]\nname = \"{name}\"\npath = \"/{name}\"\nupstream = \"http://127.0.0.1:3000/\"\n{extra}\n"
+        )
+    };
+    let f = write_config(&[
+        route("gh", "provider = \"github\"\nsecrets = [{ value = \"s\" }]"),
+        route("sw", "provider = \"standard-webhooks\"\nsecrets = [{ value = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }]"),
+        route("plain", "secrets = [{ value = \"s\" }]\n[route.verify]\nheader = \"X-Sig\"\npayload = \"{body}\"\nid_header = \"X-Id\""),
+        route("nodedup", "secrets = [{ value = \"s\" }]\n[route.verify]\nheader = \"X-Sig\"\ntimestamp_header = \"X-Ts\"\npayload = \"{timestamp}.{body}\""),
+    ].concat());
+    let out = Command::new(BIN)
+        .args(["check", "--config", f.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("route {name} ")))
+            .unwrap_or_else(|| panic!("{stdout}"))
+            .to_owned()
+    };
+    assert!(
+        line("gh").ends_with(" id=unsigned(bound to body) replay=none"),
+        "{stdout}"
+    );
+    assert!(
+        line("sw").ends_with(" id=signed replay=window 300s"),
+        "{stdout}"
+    );
+    assert!(
+        line("plain").ends_with(" id=unsigned(bound to body) replay=none"),
+        "{stdout}"
+    );
+    assert!(
+        line("nodedup").ends_with(" id=none replay=window 300s"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn check_lists_every_problem_and_exits_1() {
     let f = write_config(

@@ -99,3 +99,44 @@ async fn malformed_chunked_framing_is_400_bad_request() {
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     assert!(text.contains("\"error\":\"bad_request\""), "{text}");
 }
+
+/// One client holding its share of slots with bodies it never finishes is answered
+/// `503 overloaded` for the next request, while another client is still served. Clients
+/// are told apart by `X-Forwarded-For` from the trusted loopback peer.
+#[tokio::test]
+async fn slow_bodies_from_one_client_do_not_shed_the_others() {
+    let up = Upstream::start().await;
+    // Bodies get 5 s here (the harness's 1 s could end the slow ones mid-test).
+    let config = config_with(
+        "max_concurrency = 8\nmax_concurrency_per_ip = 2\ntrusted_proxies = [\"127.0.0.1/32\"]",
+        "",
+        &standard_route(&up.url(), ""),
+    )
+    .replace("read_timeout = \"1s\"", "read_timeout = \"5s\"");
+    let gw = TestGateway::start(&config).await;
+    let head = |client: &str| {
+        format!(
+            "POST /webhooks/acme HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {client}\r\nContent-Length: 100\r\n\r\n{{"
+        )
+    };
+    // Two requests whose bodies never come: both slots of 198.51.100.1 are taken.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        s.write_all(head("198.51.100.1").as_bytes()).await.unwrap();
+        slow.push(s);
+    }
+    gw.metric_reaches("hookwall_in_flight", 2.0).await;
+    let url = gw.url("/webhooks/acme");
+    let from = |client: &str, id: &str| {
+        let mut h = signed(b"{}", NOW, id);
+        h.push(("X-Forwarded-For".into(), client.into()));
+        h
+    };
+    let third = post(&url, &from("198.51.100.1", "third"), b"{}").await;
+    assert_eq!((third.0, reason(&third)), (503, "overloaded".into()));
+    let other = post(&url, &from("198.51.100.2", "other"), b"{}").await;
+    assert_eq!(other.0, 200, "{}", other.2);
+    assert_eq!(up.delivery_ids(), ["other"]);
+    drop(slow);
+}

@@ -322,3 +322,124 @@ async fn answers_keep_the_clients_http_version_whatever_the_upstreams() {
         assert!(text.ends_with("ok"), "{text}");
     }
 }
+
+/// The client-IP headers a client can write freely, besides `X-Forwarded-For`.
+const CLIENT_IP_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-client-ip",
+];
+
+/// A delivery from 127.0.0.1 carrying two `X-Forwarded-For` headers and every other
+/// client-IP header; what the upstream saw, with `trusted_proxies = server_extra`.
+async fn client_ip_headers_seen(server_extra: &str) -> http::HeaderMap {
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        server_extra,
+        "",
+        &standard_route(&up.url(), ""),
+    ))
+    .await;
+    let mut h = signed(b"{}", NOW, "d-client-ip");
+    h.push(("X-Forwarded-For".into(), "1.2.3.4".into()));
+    h.push(("X-Forwarded-For".into(), "10.9.9.9, 10.8.8.8".into()));
+    for name in CLIENT_IP_HEADERS {
+        h.push((name.into(), "for=6.6.6.6".into()));
+    }
+    let resp = post(&gw.url("/webhooks/acme"), &h, b"{}").await;
+    assert_eq!(resp.0, 200, "{}", resp.2);
+    up.seen()[0].headers.clone()
+}
+
+#[tokio::test]
+async fn trusted_proxy_keeps_every_forwarded_for_header_in_order() {
+    let hd = client_ip_headers_seen("trusted_proxies = [\"127.0.0.1/32\"]").await;
+    let xff: Vec<_> = hd.get_all("x-forwarded-for").iter().collect();
+    assert_eq!(xff, ["1.2.3.4, 10.9.9.9, 10.8.8.8, 127.0.0.1"]);
+    for name in CLIENT_IP_HEADERS {
+        assert_eq!(hd[name], "for=6.6.6.6", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn untrusted_peer_client_ip_headers_are_replaced_or_removed() {
+    let hd = client_ip_headers_seen("").await;
+    let xff: Vec<_> = hd.get_all("x-forwarded-for").iter().collect();
+    assert_eq!(xff, ["127.0.0.1"]);
+    for name in CLIENT_IP_HEADERS {
+        assert!(!hd.contains_key(name), "{name} reached the upstream");
+    }
+}
+
+/// An upstream answer far larger than what is read before answering (64 KiB) is streamed
+/// through to the client: every byte, in order, with the upstream's status and length.
+#[tokio::test]
+async fn a_large_upstream_answer_is_passed_back_whole_while_streamed() {
+    let (up, gw) = setup("").await;
+    let big: String = (0..(3 << 20) / 16).map(|i| format!("{i:015x}\n")).collect();
+    let big: &'static str = Box::leak(big.into_boxed_str());
+    up.answer(201, Duration::ZERO);
+    up.answer_body(big);
+    let resp = post(&gw.url("/webhooks/acme"), &signed(b"{}", NOW, "big"), b"{}").await;
+    assert_eq!(resp.0, 201);
+    assert_eq!(resp.1["content-length"], big.len().to_string());
+    assert_eq!(resp.2.len(), big.len());
+    assert!(
+        resp.2 == big,
+        "the streamed answer differs from the upstream's"
+    );
+    // Delivered: the retry is a duplicate.
+    let again = post(&gw.url("/webhooks/acme"), &signed(b"{}", NOW, "big"), b"{}").await;
+    assert!(again.2.contains("duplicate"), "{}", again.2);
+}
+
+/// An upstream that starts a large answer and then stalls: once the route's timeout has
+/// passed, the client's answer is cut off (the connection ends short of the announced
+/// length) instead of hanging, and the 2xx still marked the delivery delivered.
+#[tokio::test]
+async fn a_streamed_answer_that_stalls_is_cut_at_the_route_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\n";
+                let _ = s.write_all(head).await;
+                let _ = s.write_all(&[b'a'; 128 * 1024]).await;
+                // Never the rest; hold the connection open past the test.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let gw = TestGateway::start(&config_with(
+        "",
+        "",
+        &standard_route(&format!("http://{addr}"), ""),
+    ))
+    .await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let mut req = b"POST /webhooks/acme HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n".to_vec();
+    for (k, v) in signed(b"{}", NOW, "stall") {
+        req.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    req.extend_from_slice(b"\r\n{}");
+    s.write_all(&req).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the stalled answer was never cut off");
+    let text = String::from_utf8_lossy(&answer[..answer.len().min(64)]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(answer.len() < 1048576, "{} bytes: not cut", answer.len());
+    let again = post(
+        &gw.url("/webhooks/acme"),
+        &signed(b"{}", NOW, "stall"),
+        b"{}",
+    )
+    .await;
+    assert!(again.2.contains("duplicate"), "{}", again.2);
+}

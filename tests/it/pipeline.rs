@@ -377,6 +377,45 @@ async fn overload_is_503_with_retry_after() {
     assert_eq!(first.await.unwrap().0, 200);
 }
 
+/// One client holding its share of slots (slow upstream answers here; slow bodies alike)
+/// is shed past it, while another client still gets through. Clients are told apart by
+/// `X-Forwarded-For` from the trusted loopback peer.
+#[tokio::test]
+async fn one_client_past_its_share_is_shed_without_shedding_others() {
+    let up = Upstream::start().await;
+    up.answer(200, Duration::from_millis(800));
+    let gw = TestGateway::start(&config_with(
+        "max_concurrency = 8\nmax_concurrency_per_ip = 2\ntrusted_proxies = [\"127.0.0.1/32\"]",
+        "",
+        &standard_route(&up.url(), "dedup = false"),
+    ))
+    .await;
+    let url = gw.url("/webhooks/acme");
+    let from = |client: &str, id: &str| {
+        let mut h = signed(b"{}", NOW, id);
+        h.push(("X-Forwarded-For".into(), client.into()));
+        h
+    };
+    let held: Vec<_> = (0..2)
+        .map(|i| {
+            let (url, h) = (url.clone(), from("198.51.100.1", &format!("held-{i}")));
+            tokio::spawn(async move { post(&url, &h, b"{}").await.0 })
+        })
+        .collect();
+    wait_until(|| up.hits() == 2).await;
+    let shed = post(&url, &from("198.51.100.1", "third"), b"{}").await;
+    assert_eq!((shed.0, reason(&shed)), (503, "overloaded".into()));
+    assert!(shed.1.contains_key("retry-after"));
+    let other = post(&url, &from("198.51.100.2", "other"), b"{}").await;
+    assert_eq!(other.0, 200, "{}", other.2);
+    for h in held {
+        assert_eq!(h.await.unwrap(), 200);
+    }
+    // Its slots are back: the first client is served again.
+    let again = post(&url, &from("198.51.100.1", "again"), b"{}").await;
+    assert_eq!(again.0, 200, "{}", again.2);
+}
+
 #[tokio::test]
 async fn the_window_moves_with_the_clock() {
     let (up, gw) = setup("").await;

@@ -40,6 +40,9 @@ async fn connect_every_worker(url: &str, prefix: &str) -> usize {
     SENT
 }
 
+/// The first 32 hex digits of SHA-256(`{}`), the body most tests send.
+const EMPTY_OBJECT_SHA256_32: &str = "44136fa355b3678a1146ad16f7e8649e";
+
 #[tokio::test]
 async fn redis_down_rejects_with_503_then_recovers_without_restart() {
     let mut redis = RedisServer::start().await;
@@ -225,7 +228,8 @@ async fn an_expired_lease_of_a_crashed_attempt_lets_the_retry_through() {
         &routes,
     ))
     .await;
-    // An instance reserved the id and died before settling it.
+    // An instance reserved the id and died before settling it. The standard route's
+    // signature does not cover its id, so the key binds the id to the body's SHA-256.
     let store = hookwall::dedup::RedisStore::single(
         &hookwall::secret::Secret::new(redis.url()),
         Duration::from_secs(1),
@@ -233,7 +237,10 @@ async fn an_expired_lease_of_a_crashed_attempt_lets_the_retry_through() {
     .unwrap();
     assert!(matches!(
         store
-            .reserve("acme:evt_crash", Duration::from_millis(1500))
+            .reserve(
+                &format!("acme:evt_crash:{EMPTY_OBJECT_SHA256_32}"),
+                Duration::from_millis(1500)
+            )
             .await
             .unwrap(),
         Reservation::Acquired(_)
@@ -266,21 +273,12 @@ async fn keys_are_namespaced_and_small() {
         .0,
         200
     );
+    // `<route>:<id>:<body hash>`: the standard route's id is not signed (see dedup/key.rs).
+    let key = format!("hookwall:dedup:{{acme:evt_ns:{EMPTY_OBJECT_SHA256_32}}}");
     let keys = redis.cli(&["keys", "*"]).unwrap();
-    assert_eq!(keys.trim(), "hookwall:dedup:{acme:evt_ns}");
-    assert_eq!(
-        redis
-            .cli(&["get", "hookwall:dedup:{acme:evt_ns}"])
-            .unwrap()
-            .trim(),
-        "d"
-    );
-    let ttl: i64 = redis
-        .cli(&["ttl", "hookwall:dedup:{acme:evt_ns}"])
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    assert_eq!(keys.trim(), key);
+    assert_eq!(redis.cli(&["get", &key]).unwrap().trim(), "d");
+    let ttl: i64 = redis.cli(&["ttl", &key]).unwrap().trim().parse().unwrap();
     assert!(
         ttl > 71 * 3600,
         "delivered ids live for dedup.ttl (72h): {ttl}"
@@ -301,7 +299,10 @@ async fn no_lease_is_left_behind_by_duplicates_or_failures() {
     up.answer(500, Duration::ZERO);
     assert_eq!(post(&url, &signed(b"{}", NOW, "evt_b"), b"{}").await.0, 500);
     let keys = redis.cli(&["keys", "*"]).unwrap();
-    assert_eq!(keys.trim(), "hookwall:dedup:{acme:evt_a}");
+    assert_eq!(
+        keys.trim(),
+        format!("hookwall:dedup:{{acme:evt_a:{EMPTY_OBJECT_SHA256_32}}}")
+    );
 }
 
 /// A reservation written by an older hookwall (its token in the delivered key itself)
@@ -313,7 +314,7 @@ async fn a_reservation_in_the_older_key_layout_reads_as_in_flight() {
     redis
         .cli(&[
             "set",
-            "hookwall:dedup:{acme:evt_old}",
+            &format!("hookwall:dedup:{{acme:evt_old:{EMPTY_OBJECT_SHA256_32}}}"),
             "0123456789abcdef0123456789abcdef",
             "px",
             "60000",
@@ -324,7 +325,10 @@ async fn a_reservation_in_the_older_key_layout_reads_as_in_flight() {
     assert_eq!((held.0, reason(&held)), (409, "in_flight".into()));
     assert_eq!(up.hits(), 0);
     redis
-        .cli(&["del", "hookwall:dedup:{acme:evt_old}"])
+        .cli(&[
+            "del",
+            &format!("hookwall:dedup:{{acme:evt_old:{EMPTY_OBJECT_SHA256_32}}}"),
+        ])
         .unwrap();
     assert_eq!(post(&gw.url("/webhooks/acme"), &h, b"{}").await.0, 200);
     assert_eq!(up.hits(), 1);

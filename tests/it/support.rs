@@ -147,6 +147,11 @@ impl Upstream {
         b.retry_after = None;
     }
 
+    /// Answers with `body` from now on.
+    pub(crate) fn answer_body(&self, body: &'static str) {
+        self.behaviour.lock().unwrap().body = body;
+    }
+
     /// Answers `status` with `Retry-After: retry_after` from now on.
     pub(crate) fn answer_retry_after(&self, status: u16, retry_after: &'static str) {
         let mut b = self.behaviour.lock().unwrap();

@@ -29,6 +29,16 @@ impl Compiler {
                 None
             }
         });
+        let max_concurrency = self.count(
+            "server.max_concurrency",
+            raw.max_concurrency,
+            defaults::MAX_CONCURRENCY,
+        );
+        let max_concurrency_per_ip = self.count(
+            "server.max_concurrency_per_ip",
+            raw.max_concurrency_per_ip,
+            defaults::max_concurrency_per_ip(max_concurrency),
+        );
         ServerConfig {
             listen: self.socket_addr("server.listen", raw.listen.as_deref(), defaults::LISTEN),
             max_body: self.size(
@@ -51,11 +61,8 @@ impl Compiler {
                 raw.idle_timeout.as_deref(),
                 defaults::IDLE_TIMEOUT,
             ),
-            max_concurrency: self.count(
-                "server.max_concurrency",
-                raw.max_concurrency,
-                defaults::MAX_CONCURRENCY,
-            ),
+            max_concurrency,
+            max_concurrency_per_ip,
             trusted_proxies: self.cidrs("server.trusted_proxies", raw.trusted_proxies.as_deref()),
             shutdown_grace: self.duration(
                 "server.shutdown_grace",
