@@ -36,6 +36,7 @@ pub mod dedup;
 pub(crate) mod demo;
 pub(crate) mod echo;
 pub(crate) mod error;
+pub mod events;
 pub(crate) mod forward;
 pub(crate) mod front;
 pub mod gateway;

@@ -19,11 +19,11 @@ use http::Request;
 use tokio::sync::{mpsc, oneshot};
 use tower::Service;
 
-use super::events::{event_type, wanted};
 use super::{now_micros, Queue, QueueSlot};
 use crate::config::{Buffered, EventSource};
 use crate::context::{DeliveryId, RequestContext, UpstreamAccepted, VerifiedBy};
 use crate::error::Rejection;
+use crate::events::{event_type, wanted};
 use crate::journal::writer::time_ordered_id;
 use crate::layers::request_id;
 use crate::respond::{self, HttpResponse};

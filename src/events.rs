@@ -1,13 +1,14 @@
-//! Event filters (CONTRACT §12): where a delivery's event type is, and whether a target's
-//! patterns want it. A pattern is the event type itself or has `*` wildcards that match
-//! any run of characters (`invoice.*`, `*.created`, `*`).
+//! Event filters (CONTRACT §12): where a delivery's event type is, and whether a list of
+//! patterns (a route's `events`, a buffered target's) wants it. A pattern is the event type
+//! itself or has `*` wildcards that match any run of characters (`invoice.*`, `*.created`,
+//! `*`). Sync routes and buffered targets share this one matcher.
 
 use http::HeaderMap;
 
 use crate::config::EventSource;
 
 /// The event type of a delivery, if the source finds one.
-pub(crate) fn event_type(source: &EventSource, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+pub fn event_type(source: &EventSource, headers: &HeaderMap, body: &[u8]) -> Option<String> {
     let header = |name: &http::HeaderName| {
         headers
             .get(name)
@@ -38,7 +39,7 @@ pub(crate) fn event_type(source: &EventSource, headers: &HeaderMap, body: &[u8])
 
 /// Whether `patterns` (empty: every event) want `event`. A delivery without an event type
 /// matches only an empty filter or `*`.
-pub(crate) fn wanted(patterns: &[String], event: Option<&str>) -> bool {
+pub fn wanted(patterns: &[String], event: Option<&str>) -> bool {
     if patterns.is_empty() {
         return true;
     }
