@@ -339,6 +339,12 @@ pub struct RouteConfig {
     pub provider_settings: ProviderSettings,
     /// Where the delivery's event type is (the preset's, or the route's `event`).
     pub event: Option<EventSource>,
+    /// The route's event patterns (`*` matches any run of characters); empty = every
+    /// event. A verified delivery they do not want is answered `200 ignored`.
+    pub events: Vec<String>,
+    /// `false`: shadow mode, every check runs but the delivery is forwarded anyway with
+    /// `X-Hookwall-Would-Reject` (CONTRACT §12).
+    pub enforce: bool,
     /// Forwarded at once (`sync`) or queued and delivered with retries (`buffered`).
     pub delivery: Delivery,
     /// `[route.reconcile]`: the provider API polled for deliveries the webhooks missed.

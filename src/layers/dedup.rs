@@ -23,9 +23,9 @@ use http::Request;
 use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
-use super::{request_id, ResponseFuture};
+use super::{request_id, shadowed, ResponseFuture};
 use crate::config::{DedupKeyConfig, DedupSource, OnStoreError};
-use crate::context::{DeliveryId, PolledId, SignedIdHeader, UpstreamAccepted};
+use crate::context::{DeliveryId, PolledId, SignedIdHeader, UpstreamAccepted, WouldReject};
 use crate::dedup::{with_timeout, DedupStore, Reservation};
 use crate::error::Rejection;
 use crate::metrics::RouteMetrics;
@@ -172,7 +172,9 @@ where
         let rid = request_id(&req);
         let polled = req.extensions().get::<PolledId>().map(|p| p.0.to_string());
         let Some(id) = polled.or_else(|| extract_id(&layer.key.source, &req)) else {
-            if layer.key.required {
+            if layer.key.required
+                && !shadowed(&req, WouldReject::Rejected(Rejection::MissingDedupKey))
+            {
                 return Box::pin(std::future::ready(Ok(respond::rejection(
                     &rid,
                     Rejection::MissingDedupKey,
@@ -210,21 +212,32 @@ impl DedupLayer {
         let t = self.timings;
         let layer = self;
         let reserved = with_timeout(t.call_timeout, layer.store.reserve(&store_key, t.lease)).await;
+        // In shadow mode an id we did not reserve is forwarded without settling: the
+        // reservation (or the delivered mark) belongs to another attempt, and committing or
+        // releasing it is that attempt's business.
         let token = match reserved {
             Ok(Reservation::Acquired(token)) => token,
+            Ok(Reservation::Delivered) if shadowed(&req, WouldReject::Duplicate) => {
+                return inner.call(req).await;
+            }
             Ok(Reservation::Delivered) => return Ok(respond::duplicate(&rid)),
             Ok(Reservation::InFlight(left)) => {
-                let wait = t.retry_in_flight_after(left);
-                return Ok(respond::rejection(&rid, Rejection::InFlight(wait)));
+                let wait = Rejection::InFlight(t.retry_in_flight_after(left));
+                if shadowed(&req, WouldReject::Rejected(wait)) {
+                    return inner.call(req).await;
+                }
+                return Ok(respond::rejection(&rid, wait));
             }
             Err(e) => {
                 layer.metrics.dedup_store_errors.inc();
                 tracing::warn!(request_id = %rid, error = %e, "dedup store failed to reserve a delivery id");
                 return match t.on_store_error {
-                    OnStoreError::Reject => {
+                    OnStoreError::Reject
+                        if !shadowed(&req, WouldReject::Rejected(Rejection::DedupUnavailable)) =>
+                    {
                         Ok(respond::rejection(&rid, Rejection::DedupUnavailable))
                     }
-                    OnStoreError::Allow => inner.call(req).await,
+                    _ => inner.call(req).await,
                 };
             }
         };

@@ -21,7 +21,7 @@ use tower::Service;
 
 use super::{now_micros, Queue, QueueSlot};
 use crate::config::{Buffered, EventSource};
-use crate::context::{DeliveryId, RequestContext, UpstreamAccepted, VerifiedBy};
+use crate::context::{DeliveryId, EventType, RequestContext, UpstreamAccepted, VerifiedBy};
 use crate::error::Rejection;
 use crate::events::{event_type, wanted};
 use crate::journal::writer::time_ordered_id;
@@ -118,9 +118,13 @@ fn rows_for(
 ) -> Vec<QueuedDelivery> {
     // Finding the event type may parse the body: only when a target filters on it.
     let filtered = buffered.targets.iter().any(|t| !t.events.is_empty());
-    let event = event
-        .filter(|_| filtered)
-        .and_then(|s| event_type(s, req.headers(), req.body()));
+    // The route's own filter may have found it already.
+    let event = match req.extensions().get::<EventType>() {
+        Some(EventType(found)) => found.as_deref().map(str::to_owned),
+        None => event
+            .filter(|_| filtered)
+            .and_then(|s| event_type(s, req.headers(), req.body())),
+    };
     let ctx = req.extensions().get::<RequestContext>();
     let delivery_id = req
         .extensions()

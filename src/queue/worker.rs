@@ -346,5 +346,7 @@ fn journal(
         attempt: Some(item.attempts),
         target: Some(item.target.clone()),
         polled: false,
+        would_reject: None,
+        unverified: false,
     });
 }

@@ -173,6 +173,12 @@ ALTER TABLE journal ADD COLUMN target TEXT;
         sqlite: RECONCILE_SCHEMA,
         postgres: RECONCILE_SCHEMA,
     },
+    Migration {
+        version: 4,
+        // Shadow mode (CONTRACT §12): the reason an entry would have been refused.
+        sqlite: "ALTER TABLE journal ADD COLUMN would_reject TEXT;",
+        postgres: "ALTER TABLE journal ADD COLUMN would_reject TEXT;",
+    },
 ];
 
 /// Reconcile (CONTRACT §11): each route's cursor, run result and lease; the GitHub

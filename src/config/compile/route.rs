@@ -201,10 +201,23 @@ impl Compiler {
                 event: event.as_ref(),
             },
         );
-        if r.event.is_some() && delivery.buffered().is_none() {
+        let events = self.event_patterns(at, r.events.as_deref(), event.as_ref());
+        let targets_filter = delivery
+            .buffered()
+            .is_some_and(|b| b.targets.iter().any(|t| !t.events.is_empty()));
+        if r.event.is_some() && events.is_empty() && !targets_filter {
             self.warnings.push(format!(
-                "{at}.event has no effect yet: only the targets of a delivery = \"buffered\" route filter by event"
+                "{at}.event has no effect: neither the route nor a target has events = [...] to filter on"
             ));
+        }
+        if r.enforce == Some(false) && delivery.buffered().is_some() {
+            // A queued delivery is forwarded later by a worker, which does not yet carry the
+            // shadow decision to the upstream: refused rather than silently enforced.
+            self.error(
+                &format!("{at}.enforce"),
+                "shadow mode (enforce = false) applies to delivery = \"sync\" routes only"
+                    .to_owned(),
+            );
         }
         let reconcile = self.reconcile(at, r, &provider, dedup.as_ref());
         // What sync paths (replays) send to: the route's upstream, or its first target.
@@ -246,6 +259,8 @@ impl Compiler {
             handshake: defaults.handshake,
             provider_settings,
             event,
+            events,
+            enforce: r.enforce.unwrap_or(true),
             delivery,
             reconcile,
         })
