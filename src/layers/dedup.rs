@@ -23,7 +23,7 @@ use http::Request;
 use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
-use super::{request_id, shadowed, ResponseFuture};
+use super::{request_id, shadowed, unverified, ResponseFuture};
 use crate::config::{DedupKeyConfig, DedupSource, OnStoreError};
 use crate::context::{DeliveryId, PolledId, SignedIdHeader, UpstreamAccepted, WouldReject};
 use crate::dedup::{with_timeout, DedupStore, Reservation};
@@ -185,6 +185,12 @@ where
         let store_key = store_key(&layer.namespace, &id);
         let delivery = DeliveryId(id.into());
         req.extensions_mut().insert(delivery.clone());
+        // Shadow mode let a request through whose signature or timestamp failed: it must
+        // not reserve or commit an id, or a forgery could burn a real delivery's id for
+        // when the route enforces.
+        if unverified(&req) {
+            return Box::pin(inner.call(req));
+        }
         Box::pin(async move {
             let mut resp = layer
                 .reserve_and_forward(inner, req, store_key, rid)
