@@ -159,3 +159,293 @@ async fn a_buffered_route_with_events_queues_only_what_it_wants() {
         "duplicate"
     );
 }
+
+/// Every preset that knows its event field finds the event type in the shape its provider
+/// sends (payloads as documented by each provider).
+#[test]
+fn preset_event_fields_read_the_providers_payloads() {
+    let cases: &[(&str, &[(&str, &str)], &str, &str)] = &[
+        (
+            "stripe",
+            &[],
+            r#"{"id":"evt_1","object":"event","type":"invoice.paid"}"#,
+            "invoice.paid",
+        ),
+        (
+            "github",
+            &[("X-GitHub-Event", "pull_request")],
+            r#"{"action":"opened","number":1}"#,
+            "pull_request.opened",
+        ),
+        (
+            "github",
+            &[("X-GitHub-Event", "push")],
+            r#"{"ref":"refs/heads/main"}"#,
+            "push",
+        ),
+        (
+            "standard-webhooks",
+            &[],
+            r#"{"type":"user.created","data":{}}"#,
+            "user.created",
+        ),
+        (
+            "svix",
+            &[],
+            r#"{"type":"user.created","data":{}}"#,
+            "user.created",
+        ),
+        (
+            "clerk",
+            &[],
+            r#"{"type":"user.created","data":{}}"#,
+            "user.created",
+        ),
+        (
+            "resend",
+            &[],
+            r#"{"type":"email.sent","data":{}}"#,
+            "email.sent",
+        ),
+        (
+            "shopify",
+            &[("X-Shopify-Topic", "orders/create")],
+            r#"{"id":1}"#,
+            "orders/create",
+        ),
+        (
+            "slack",
+            &[],
+            r#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}"#,
+            "app_mention",
+        ),
+        (
+            "paddle",
+            &[],
+            r#"{"event_id":"evt_1","event_type":"subscription.created","data":{}}"#,
+            "subscription.created",
+        ),
+        (
+            "zoom",
+            &[],
+            r#"{"event":"meeting.started","payload":{"account_id":"abc"},"event_ts":1700000000000}"#,
+            "meeting.started",
+        ),
+        (
+            "linear",
+            &[],
+            r#"{"action":"create","type":"Issue","webhookTimestamp":1700000000000}"#,
+            "Issue",
+        ),
+        (
+            "gitlab",
+            &[("X-Gitlab-Event", "Push Hook")],
+            r#"{"object_kind":"push"}"#,
+            "Push Hook",
+        ),
+        (
+            "square",
+            &[],
+            r#"{"merchant_id":"MLEFBHHSJGVHD","type":"webhooks.test_notification","event_id":"ac3ac95b"}"#,
+            "webhooks.test_notification",
+        ),
+        (
+            "intercom",
+            &[],
+            r#"{"type":"notification_event","id":"notif_1","topic":"ping"}"#,
+            "ping",
+        ),
+        (
+            "hubspot",
+            &[],
+            r#"[{"eventId":1,"subscriptionType":"contact.creation","objectId":123}]"#,
+            "contact.creation",
+        ),
+        (
+            "typeform",
+            &[],
+            r#"{"event_id":"01HXYZ","event_type":"form_response"}"#,
+            "form_response",
+        ),
+        (
+            "calendly",
+            &[],
+            r#"{"event":"invitee.created","payload":{}}"#,
+            "invitee.created",
+        ),
+        (
+            "twitch",
+            &[("Twitch-Eventsub-Subscription-Type", "channel.follow")],
+            r#"{"subscription":{}}"#,
+            "channel.follow",
+        ),
+        (
+            "woocommerce",
+            &[("X-WC-Webhook-Topic", "order.created")],
+            r#"{"id":1}"#,
+            "order.created",
+        ),
+        (
+            "mailgun",
+            &[],
+            r#"{"signature":{},"event-data":{"event":"delivered","id":"x"}}"#,
+            "delivered",
+        ),
+        (
+            "sentry",
+            &[("Sentry-Hook-Resource", "issue")],
+            r#"{"action":"created"}"#,
+            "issue",
+        ),
+        (
+            "vercel",
+            &[],
+            r#"{"id":"e1","type":"deployment.created"}"#,
+            "deployment.created",
+        ),
+        (
+            "mux",
+            &[],
+            r#"{"id":"e1","type":"video.asset.ready"}"#,
+            "video.asset.ready",
+        ),
+        (
+            "bitbucket",
+            &[("X-Event-Key", "repo:push")],
+            r#"{"event":"repo:push"}"#,
+            "repo:push",
+        ),
+        (
+            "pagerduty",
+            &[],
+            r#"{"event":{"id":"01","event_type":"incident.triggered"}}"#,
+            "incident.triggered",
+        ),
+        (
+            "postmark",
+            &[],
+            r#"{"RecordType":"Bounce","MessageID":"m1"}"#,
+            "Bounce",
+        ),
+        (
+            "discord",
+            &[],
+            r#"{"version":1,"application_id":"1","type":1,"event":{"type":"APPLICATION_AUTHORIZED","timestamp":"t","data":{}}}"#,
+            "APPLICATION_AUTHORIZED",
+        ),
+        (
+            "sendgrid",
+            &[],
+            "[{\"email\":\"hello@world.com\",\"event\":\"dropped\",\"sg_event_id\":\"Z\"}]\r\n",
+            "dropped",
+        ),
+    ];
+    for (provider, headers, body, want) in cases {
+        let route = crate::presets::valid_route(provider, "public_url = \"https://h.example/x\"");
+        let source = route
+            .event
+            .as_ref()
+            .unwrap_or_else(|| panic!("{provider} names no event field"));
+        let mut map = http::HeaderMap::new();
+        for (k, v) in *headers {
+            map.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        assert_eq!(
+            hookwall::events::event_type(source, &map, body.as_bytes()).as_deref(),
+            Some(*want),
+            "{provider}"
+        );
+    }
+}
+
+/// Through a running gateway, for every preset hookwall can sign for and that names an
+/// event field: the wanted event is forwarded, another one ignored.
+#[tokio::test]
+async fn every_signable_preset_filters_on_its_event_field() {
+    use hookwall::config::EventSource;
+    let up = Upstream::start().await;
+    let mut routes = String::new();
+    let mut cases = Vec::new();
+    for provider in hookwall::verify::presets::NAMES {
+        if crate::presets::public_key_only(provider)
+            || crate::presets::table_for(provider).is_some()
+            || matches!(*provider, "asana" | "mailgun" | "microsoft-graph")
+        {
+            continue; // hookwall cannot sign these (checked by the field table above)
+        }
+        let extra = "public_url = \"https://h.example/x\"";
+        let route = crate::presets::valid_route(provider, extra);
+        let Some(source) = route.event.clone() else {
+            continue;
+        };
+        let secret = crate::presets::secret_for(provider);
+        routes.push_str(&preset_route(
+            &up,
+            provider,
+            secret,
+            &format!("{extra}\ndedup = false\nevents = [\"wanted.event\"]"),
+        ));
+        cases.push((*provider, route, source));
+    }
+    let gw = TestGateway::start(&config_with("", "", &routes)).await;
+    let mut forwarded = 0;
+    for (provider, route, source) in &cases {
+        for (event, wanted) in [("wanted.event", true), ("other.event", false)] {
+            let (header, body) = match source {
+                EventSource::Json(p) => (None, json_at(p, event)),
+                EventSource::Header(h) => (Some((h.to_string(), event.to_owned())), b"{}".to_vec()),
+                EventSource::HeaderDotJson(h, _) => {
+                    (Some((h.to_string(), event.to_owned())), b"{}".to_vec())
+                }
+            };
+            // Linear signs its timestamp inside the body (milliseconds).
+            let body = match (*provider, serde_json::from_slice(&body)) {
+                ("linear", Ok(serde_json::Value::Object(mut doc))) => {
+                    doc.insert("webhookTimestamp".into(), (NOW * 1000).into());
+                    serde_json::Value::Object(doc).to_string().into_bytes()
+                }
+                _ => body,
+            };
+            let input = hookwall::verify::SignInput {
+                body: &body,
+                timestamp: NOW,
+                id: "msg_42",
+                url: Some("https://h.example/x"),
+                method: &http::Method::POST,
+            };
+            let mut headers: Vec<(String, String)> = route
+                .verifier
+                .sign(&input)
+                .unwrap_or_else(|e| panic!("{provider}: {e}"))
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            headers.extend(header);
+            headers.push(("Content-Type".into(), "application/json".into()));
+            let answer = post(&gw.url(&format!("/{provider}")), &headers, &body).await;
+            if wanted {
+                forwarded += 1;
+                assert_eq!(answer.2, "upstream-ok", "{provider}: {}", answer.2);
+            } else {
+                assert_eq!(status_field(&answer), "ignored", "{provider}: {}", answer.2);
+            }
+        }
+    }
+    assert!(cases.len() >= 30, "{}", cases.len());
+    assert_eq!(up.hits(), forwarded);
+}
+
+/// A JSON body with `value` at `pointer`; numeric steps make arrays (`/0/event`).
+fn json_at(pointer: &str, value: &str) -> Vec<u8> {
+    let mut doc = serde_json::Value::from(value);
+    for key in pointer.trim_start_matches('/').split('/').rev() {
+        doc = match key.parse::<usize>() {
+            Ok(0) => serde_json::json!([doc]),
+            _ => serde_json::json!({ key: doc }),
+        };
+    }
+    doc.to_string().into_bytes()
+}
