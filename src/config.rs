@@ -247,8 +247,11 @@ impl std::fmt::Display for DedupSource {
 /// Where a delivery's event type is (CONTRACT §12), for event filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventSource {
-    /// A request header (Shopify `X-Shopify-Topic`).
+    /// A request header (GitLab `X-Gitlab-Event`).
     Header(HeaderName),
+    /// The first of these headers present (Shopify: `X-Shopify-Topic`, or `shopify-topic`
+    /// on Events deliveries).
+    AnyHeader(Vec<HeaderName>),
     /// A JSON pointer into the body (Stripe `/type`).
     Json(String),
     /// A header, then `.` and a JSON field when the body has it (GitHub: `pull_request`
@@ -260,6 +263,10 @@ impl std::fmt::Display for EventSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EventSource::Header(h) => write!(f, "header:{h}"),
+            EventSource::AnyHeader(hs) => {
+                let names: Vec<&str> = hs.iter().map(HeaderName::as_str).collect();
+                write!(f, "header:{}", names.join(" | "))
+            }
             EventSource::Json(p) => write!(f, "json:{p}"),
             EventSource::HeaderDotJson(h, p) => write!(f, "header:{h} + \".\" + json:{p}"),
         }

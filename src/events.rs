@@ -26,6 +26,7 @@ pub fn event_type(source: &EventSource, headers: &HeaderMap, body: &[u8]) -> Opt
     };
     match source {
         EventSource::Header(name) => header(name),
+        EventSource::AnyHeader(names) => names.iter().find_map(header),
         EventSource::Json(pointer) => json(pointer),
         EventSource::HeaderDotJson(name, pointer) => {
             let base = header(name)?;
@@ -102,6 +103,27 @@ mod tests {
             &["x".into(), "invoice.*".into()],
             Some("invoice.paid")
         ));
+    }
+
+    #[test]
+    fn the_first_header_present_is_the_event_type() {
+        let names = vec![
+            http::HeaderName::from_static("x-shopify-topic"),
+            http::HeaderName::from_static("shopify-topic"),
+        ];
+        let source = EventSource::AnyHeader(names);
+        let mut headers = HeaderMap::new();
+        headers.insert("shopify-topic", "orders/create".parse().unwrap());
+        assert_eq!(
+            event_type(&source, &headers, b""),
+            Some("orders/create".into())
+        );
+        headers.insert("x-shopify-topic", "orders/paid".parse().unwrap());
+        assert_eq!(
+            event_type(&source, &headers, b""),
+            Some("orders/paid".into())
+        );
+        assert_eq!(event_type(&source, &HeaderMap::new(), b""), None);
     }
 
     #[test]

@@ -214,6 +214,12 @@ fn preset_event_fields_read_the_providers_payloads() {
             "orders/create",
         ),
         (
+            "shopify",
+            &[("shopify-topic", "orders/paid")],
+            r#"{"id":1}"#,
+            "orders/paid",
+        ),
+        (
             "slack",
             &[],
             r#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}"#,
@@ -397,6 +403,9 @@ async fn every_signable_preset_filters_on_its_event_field() {
             let (header, body) = match source {
                 EventSource::Json(p) => (None, json_at(p, event)),
                 EventSource::Header(h) => (Some((h.to_string(), event.to_owned())), b"{}".to_vec()),
+                EventSource::AnyHeader(hs) => {
+                    (Some((hs[0].to_string(), event.to_owned())), b"{}".to_vec())
+                }
                 EventSource::HeaderDotJson(h, _) => {
                     (Some((h.to_string(), event.to_owned())), b"{}".to_vec())
                 }
