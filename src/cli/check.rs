@@ -26,6 +26,12 @@ pub(crate) fn route_lines(config: &Config) -> Vec<String> {
                 r.upstream,
                 checks(r).join(",")
             );
+            if !r.events.is_empty() {
+                line.push_str(&format!(" events={}", r.events.join("|")));
+            }
+            if !r.enforce {
+                line.push_str(" enforce=false");
+            }
             if let Some(b) = r.delivery.buffered() {
                 let targets: Vec<String> = b
                     .targets
