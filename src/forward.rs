@@ -305,7 +305,7 @@ impl Upstream {
                 HeaderValue::from_static(why.reason()),
             );
         }
-        if record.map_or(true, |r| r.unverified.get().is_none()) {
+        if record.is_none_or(|r| r.unverified.get().is_none()) {
             h.insert(X_HOOKWALL_VERIFIED, verified);
         }
         if let Some(DeliveryId(id)) = delivery {

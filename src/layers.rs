@@ -80,6 +80,7 @@ pub(crate) fn shadowed<B>(req: &Request<B>, why: WouldReject) -> bool {
         }
         if ctx.record.would_reject.set(why).is_ok() {
             metrics.record(why);
+            tracing::info!(request_id = %ctx.request_id, reason = why.reason(), "shadow mode: forwarding a request a check would have refused");
         }
     }
     true

@@ -160,11 +160,19 @@ async fn a_buffered_route_with_events_queues_only_what_it_wants() {
     );
 }
 
+/// Preset, headers, body, the event type expected.
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
+
 /// Every preset that knows its event field finds the event type in the shape its provider
 /// sends (payloads as documented by each provider).
 #[test]
 fn preset_event_fields_read_the_providers_payloads() {
-    let cases: &[(&str, &[(&str, &str)], &str, &str)] = &[
+    let cases: &[Case] = &[
         (
             "stripe",
             &[],
