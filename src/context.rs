@@ -93,6 +93,28 @@ impl WouldReject {
         })
     }
 
+    /// The decision a reason string names (a queued delivery keeps it as text). Only what
+    /// shadow mode records; the wait of `rate_limited`/`in_flight` is not kept.
+    pub(crate) fn from_reason(reason: &str) -> Option<Self> {
+        let rejection = match reason {
+            "duplicate" => return Some(WouldReject::Duplicate),
+            "ignored" => return Some(WouldReject::Ignored),
+            "ip_not_allowed" => Rejection::IpNotAllowed,
+            "rate_limited" => Rejection::RateLimited(std::time::Duration::ZERO),
+            "key_unavailable" => Rejection::KeyUnavailable,
+            "handshake_refused" => Rejection::HandshakeRefused,
+            "missing_signature" => Rejection::MissingSignature,
+            "invalid_signature" => Rejection::InvalidSignature,
+            "timestamp_out_of_window" => Rejection::TimestampOutOfWindow,
+            "topic_not_allowed" => Rejection::TopicNotAllowed,
+            "in_flight" => Rejection::InFlight(std::time::Duration::ZERO),
+            "missing_dedup_key" => Rejection::MissingDedupKey,
+            "dedup_unavailable" => Rejection::DedupUnavailable,
+            _ => return None,
+        };
+        Some(WouldReject::Rejected(rejection))
+    }
+
     /// Whether this means the request did not pass the signature and timestamp checks.
     pub(crate) fn unverified(self) -> bool {
         matches!(
@@ -231,6 +253,20 @@ impl RequestIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shadowed_reasons_read_back_from_their_text() {
+        for why in [
+            WouldReject::Duplicate,
+            WouldReject::Ignored,
+            WouldReject::Rejected(Rejection::InvalidSignature),
+            WouldReject::Rejected(Rejection::RateLimited(std::time::Duration::ZERO)),
+            WouldReject::Rejected(Rejection::InFlight(std::time::Duration::ZERO)),
+        ] {
+            assert_eq!(WouldReject::from_reason(why.reason()), Some(why));
+        }
+        assert_eq!(WouldReject::from_reason("upstream_error"), None);
+    }
 
     #[test]
     fn ids_are_unique_and_fixed_length() {

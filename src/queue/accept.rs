@@ -149,6 +149,11 @@ fn rows_for(
         .get::<VerifiedBy>()
         .map(|v| v.0.to_string());
     let peer_ip = ctx.map_or_else(String::new, |c| c.peer.ip().to_string());
+    // Shadow mode: what the checks would have answered goes with every attempt.
+    let would_reject = ctx
+        .and_then(|c| c.record.would_reject.get())
+        .map(|w| w.reason().to_owned());
+    let unverified = ctx.is_some_and(|c| c.record.unverified.get().is_some());
     buffered
         .targets
         .iter()
@@ -170,6 +175,8 @@ fn rows_for(
             received_at: super::micros(now),
             attempts: 0,
             verified_by: verified_by.clone(),
+            would_reject: would_reject.clone(),
+            unverified,
         })
         .collect()
 }

@@ -175,9 +175,8 @@ ALTER TABLE journal ADD COLUMN target TEXT;
     },
     Migration {
         version: 4,
-        // Shadow mode (CONTRACT §12): the reason an entry would have been refused.
-        sqlite: "ALTER TABLE journal ADD COLUMN would_reject TEXT;",
-        postgres: "ALTER TABLE journal ADD COLUMN would_reject TEXT;",
+        sqlite: SHADOW_SCHEMA,
+        postgres: SHADOW_SCHEMA,
     },
 ];
 
@@ -207,6 +206,15 @@ CREATE TABLE reconcile_redelivered (
   PRIMARY KEY (route, guid)
 );
 ALTER TABLE queue ADD COLUMN verified_by TEXT;
+";
+
+/// Shadow mode (CONTRACT §12): the reason a journal entry, or a queued delivery, would
+/// have been refused; and whether a queued one failed its signature or window (its
+/// attempts then carry no `X-Hookwall-Verified`). The same text for both engines.
+const SHADOW_SCHEMA: &str = r"
+ALTER TABLE journal ADD COLUMN would_reject TEXT;
+ALTER TABLE queue ADD COLUMN would_reject TEXT;
+ALTER TABLE queue ADD COLUMN unverified BIGINT;
 ";
 
 /// The newest schema this binary knows.

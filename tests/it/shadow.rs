@@ -232,3 +232,33 @@ async fn enforce_true_on_reload_enforces_at_once() {
     assert_eq!(gw.metric(&rejection_count("invalid_signature")).await, 1.0);
     assert_eq!(gw.metric(&shadow_count("invalid_signature")).await, 1.0);
 }
+
+/// On a buffered route the decision is kept with the queued delivery: every attempt carries
+/// it, and the journal marks both the acceptance and the attempt.
+#[tokio::test]
+async fn a_buffered_route_carries_the_decision_to_its_attempts() {
+    let (up, gw) = shadow("delivery = \"buffered\"").await;
+    let body = br#"{"id":"q1"}"#;
+    let forged = signed_with("not-the-secret", body, NOW, "q1");
+    let answer = post(&gw.url("/webhooks/acme"), &forged, body).await;
+    assert_eq!(answer.0, 202, "{}", answer.2);
+    wait_until(|| up.hits() == 1).await;
+    assert_eq!(would_reject(&up, 0).as_deref(), Some("invalid_signature"));
+    assert!(!up.seen()[0].headers.contains_key("x-hookwall-verified"));
+    assert_eq!(up.seen()[0].headers["x-hookwall-attempt"], "1");
+    assert_eq!(gw.metric(&shadow_count("invalid_signature")).await, 1.0);
+    let listed = entries(&gw, "route=acme", 2).await;
+    assert!(
+        listed
+            .iter()
+            .all(|e| e["would_reject"] == "invalid_signature"),
+        "{listed:?}"
+    );
+
+    // A verified delivery on the same route is queued and delivered unmarked.
+    let real = post(&gw.url("/webhooks/acme"), &signed(body, NOW, "q2"), body).await;
+    assert_eq!(real.0, 202);
+    wait_until(|| up.hits() == 2).await;
+    assert_eq!(would_reject(&up, 1), None);
+    assert_eq!(up.seen()[1].headers["x-hookwall-verified"], "generic");
+}

@@ -210,15 +210,6 @@ impl Compiler {
                 "{at}.event has no effect: neither the route nor a target has events = [...] to filter on"
             ));
         }
-        if r.enforce == Some(false) && delivery.buffered().is_some() {
-            // A queued delivery is forwarded later by a worker, which does not yet carry the
-            // shadow decision to the upstream: refused rather than silently enforced.
-            self.error(
-                &format!("{at}.enforce"),
-                "shadow mode (enforce = false) applies to delivery = \"sync\" routes only"
-                    .to_owned(),
-            );
-        }
         let reconcile = self.reconcile(at, r, &provider, dedup.as_ref());
         // What sync paths (replays) send to: the route's upstream, or its first target.
         let upstream = upstream.or_else(|| {
