@@ -15,7 +15,7 @@
 //! 7. [`event_filter`] — the route's `events`: `200 ignored` (dedup commits the id)
 //!
 //! Shadow mode (`enforce = false`): a check that would answer a rejection records it with
-//! [`shadowed`] and lets the request through instead (CONTRACT §12). The body layer's
+//! `shadowed` and lets the request through instead (CONTRACT §12). The body layer's
 //! `413`/`408`/`400` stay answered: there is no whole body to forward.
 //!
 //! Each layer answers a rejection as a response (never an error): every stack has
