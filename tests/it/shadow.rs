@@ -262,3 +262,59 @@ async fn a_buffered_route_carries_the_decision_to_its_attempts() {
     assert_eq!(would_reject(&up, 1), None);
     assert_eq!(up.seen()[1].headers["x-hookwall-verified"], "generic");
 }
+
+/// A dedup store that does not answer (`on_store_error = "reject"`, the default) would
+/// answer `503 dedup_unavailable`: forwarded instead, nothing settled.
+#[tokio::test]
+async fn an_unreachable_dedup_store_is_forwarded_marked() {
+    let up = Upstream::start().await;
+    let redis = format!(
+        "store = \"redis\"\nredis_url = \"redis://{}\"\ncall_timeout = \"250ms\"",
+        dead_port().await
+    );
+    let gw = TestGateway::start(&config_with(
+        "",
+        &redis,
+        &standard_route(&up.url(), "enforce = false"),
+    ))
+    .await;
+    let body = b"{}";
+    let answer = post(&gw.url("/webhooks/acme"), &signed(body, NOW, "u1"), body).await;
+    assert_shadowed(&up, &gw, &answer, "dedup_unavailable").await;
+    assert!(
+        gw.metric(r#"hookwall_dedup_store_errors_total{route="acme"}"#)
+            .await
+            >= 1.0
+    );
+}
+
+/// A signed provider challenge is answered by hookwall in shadow mode too (the provider
+/// expects that answer); one whose signature failed goes to the app instead of being
+/// answered in the provider's name.
+#[tokio::test]
+async fn a_signed_handshake_is_answered_only_when_its_signature_verifies() {
+    let up = Upstream::start().await;
+    let gw = TestGateway::start(&config_with(
+        "",
+        "",
+        &preset_route(&up, "slack", "slack-secret", "enforce = false"),
+    ))
+    .await;
+    let body = br#"{"token":"t","challenge":"c-123","type":"url_verification"}"#;
+    let ts = NOW.to_string();
+    let slack = |secret: &str| {
+        let sig = hmac_hex(secret, &[b"v0:", ts.as_bytes(), b":", body]);
+        vec![
+            ("X-Slack-Request-Timestamp".to_owned(), ts.clone()),
+            ("X-Slack-Signature".to_owned(), format!("v0={sig}")),
+        ]
+    };
+    let answered = post(&gw.url("/slack"), &slack("slack-secret"), body).await;
+    assert_eq!(answered.0, 200);
+    assert!(answered.2.contains("c-123"), "{}", answered.2);
+    assert_eq!(up.hits(), 0);
+
+    let forged = post(&gw.url("/slack"), &slack("wrong"), body).await;
+    assert_eq!(forged.2, "upstream-ok");
+    assert_eq!(would_reject(&up, 0).as_deref(), Some("invalid_signature"));
+}
