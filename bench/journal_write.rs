@@ -62,6 +62,7 @@ fn entry(n: usize, now_us: i64) -> StoredEntry {
         verified: true,
         attempt: None,
         target: None,
+        would_reject: None,
     }
 }
 

@@ -249,8 +249,11 @@ impl std::fmt::Display for DedupSource {
 /// Where a delivery's event type is (CONTRACT §12), for event filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventSource {
-    /// A request header (Shopify `X-Shopify-Topic`).
+    /// A request header (GitLab `X-Gitlab-Event`).
     Header(HeaderName),
+    /// The first of these headers present (Shopify: `X-Shopify-Topic`, or `shopify-topic`
+    /// on Events deliveries).
+    AnyHeader(Vec<HeaderName>),
     /// A JSON pointer into the body (Stripe `/type`).
     Json(String),
     /// A header, then `.` and a JSON field when the body has it (GitHub: `pull_request`
@@ -262,6 +265,10 @@ impl std::fmt::Display for EventSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EventSource::Header(h) => write!(f, "header:{h}"),
+            EventSource::AnyHeader(hs) => {
+                let names: Vec<&str> = hs.iter().map(HeaderName::as_str).collect();
+                write!(f, "header:{}", names.join(" | "))
+            }
             EventSource::Json(p) => write!(f, "json:{p}"),
             EventSource::HeaderDotJson(h, p) => write!(f, "header:{h} + \".\" + json:{p}"),
         }
@@ -341,6 +348,12 @@ pub struct RouteConfig {
     pub provider_settings: ProviderSettings,
     /// Where the delivery's event type is (the preset's, or the route's `event`).
     pub event: Option<EventSource>,
+    /// The route's event patterns (`*` matches any run of characters); empty = every
+    /// event. A verified delivery they do not want is answered `200 ignored`.
+    pub events: Vec<String>,
+    /// `false`: shadow mode, every check runs but the delivery is forwarded anyway with
+    /// `X-Hookwall-Would-Reject` (CONTRACT §12).
+    pub enforce: bool,
     /// Forwarded at once (`sync`) or queued and delivered with retries (`buffered`).
     pub delivery: Delivery,
     /// `[route.reconcile]`: the provider API polled for deliveries the webhooks missed.

@@ -42,7 +42,102 @@ pub(crate) struct RequestRecord {
     /// Set when the signature was refused: the headers, for the diagnosis to try the
     /// known mistakes against (the body is in `body`).
     pub refused_headers: std::sync::OnceLock<http::HeaderMap>,
+    /// Shadow mode: the first answer a check would have given instead of letting the
+    /// request through (`X-Hookwall-Would-Reject` upstream, the journal's `would_reject`).
+    pub would_reject: std::sync::OnceLock<WouldReject>,
+    /// Shadow mode: set when the signature or the timestamp window failed (whatever was
+    /// recorded first), so the upstream is not told `X-Hookwall-Verified` and the journal
+    /// does not count the entry as verified.
+    pub unverified: std::sync::OnceLock<()>,
 }
+
+/// What a check of a route in shadow mode (`enforce = false`) would have answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WouldReject {
+    /// A rejection (its reason string, CONTRACT §3).
+    Rejected(Rejection),
+    /// An id already delivered (`200 duplicate`).
+    Duplicate,
+    /// An event the route's `events` do not want (`200 ignored`).
+    Ignored,
+}
+
+/// Number of distinct [`WouldReject`] reasons (metric handles are pre-built for each).
+pub(crate) const WOULD_REJECT_COUNT: usize = crate::error::REASON_COUNT + 2;
+
+impl WouldReject {
+    /// The `reason` label and `X-Hookwall-Would-Reject` value.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            WouldReject::Rejected(r) => r.reason(),
+            WouldReject::Duplicate => "duplicate",
+            WouldReject::Ignored => "ignored",
+        }
+    }
+
+    /// Position among [`WouldReject::all_reasons`].
+    pub(crate) fn index(self) -> usize {
+        match self {
+            WouldReject::Rejected(r) => r.index(),
+            WouldReject::Duplicate => crate::error::REASON_COUNT,
+            WouldReject::Ignored => crate::error::REASON_COUNT + 1,
+        }
+    }
+
+    /// Every reason, in index order.
+    pub(crate) fn all_reasons() -> [&'static str; WOULD_REJECT_COUNT] {
+        std::array::from_fn(|i| match Rejection::ALL_REASONS.get(i) {
+            Some(r) => *r,
+            None if i == crate::error::REASON_COUNT => "duplicate",
+            None => "ignored",
+        })
+    }
+
+    /// The decision a reason string names (a queued delivery keeps it as text). Only what
+    /// shadow mode records; the wait of `rate_limited`/`in_flight` is not kept.
+    pub(crate) fn from_reason(reason: &str) -> Option<Self> {
+        let rejection = match reason {
+            "duplicate" => return Some(WouldReject::Duplicate),
+            "ignored" => return Some(WouldReject::Ignored),
+            "ip_not_allowed" => Rejection::IpNotAllowed,
+            "rate_limited" => Rejection::RateLimited(std::time::Duration::ZERO),
+            "key_unavailable" => Rejection::KeyUnavailable,
+            "handshake_refused" => Rejection::HandshakeRefused,
+            "missing_signature" => Rejection::MissingSignature,
+            "invalid_signature" => Rejection::InvalidSignature,
+            "timestamp_out_of_window" => Rejection::TimestampOutOfWindow,
+            "topic_not_allowed" => Rejection::TopicNotAllowed,
+            "in_flight" => Rejection::InFlight(std::time::Duration::ZERO),
+            "missing_dedup_key" => Rejection::MissingDedupKey,
+            "dedup_unavailable" => Rejection::DedupUnavailable,
+            _ => return None,
+        };
+        Some(WouldReject::Rejected(rejection))
+    }
+
+    /// Whether this means the request did not pass the signature and timestamp checks.
+    pub(crate) fn unverified(self) -> bool {
+        matches!(
+            self,
+            WouldReject::Rejected(
+                Rejection::MissingSignature
+                    | Rejection::InvalidSignature
+                    | Rejection::KeyUnavailable
+                    | Rejection::TimestampOutOfWindow
+            )
+        )
+    }
+}
+
+/// On a request of a route in shadow mode (`enforce = false`): checks record what they
+/// would answer (counted here) and let the request through.
+#[derive(Debug, Clone)]
+pub(crate) struct Shadow(pub Arc<crate::metrics::ShadowMetrics>);
+
+/// On a request: its event type, once the route's event filter looked for it (so a
+/// buffered route's targets do not parse the body again).
+#[derive(Debug, Clone)]
+pub(crate) struct EventType(pub Option<Arc<str>>);
 
 /// The index (in the route's `secrets`) of the secret that verified the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +262,20 @@ impl RequestIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shadowed_reasons_read_back_from_their_text() {
+        for why in [
+            WouldReject::Duplicate,
+            WouldReject::Ignored,
+            WouldReject::Rejected(Rejection::InvalidSignature),
+            WouldReject::Rejected(Rejection::RateLimited(std::time::Duration::ZERO)),
+            WouldReject::Rejected(Rejection::InFlight(std::time::Duration::ZERO)),
+        ] {
+            assert_eq!(WouldReject::from_reason(why.reason()), Some(why));
+        }
+        assert_eq!(WouldReject::from_reason("upstream_error"), None);
+    }
 
     #[test]
     fn ids_are_unique_and_fixed_length() {

@@ -5,8 +5,10 @@
 //! `Host` set to the upstream's authority (the original in `X-Forwarded-Host`),
 //! `X-Forwarded-For` / `X-Forwarded-Proto` (and other client-IP headers only from a trusted
 //! proxy, see `client_headers`), `X-Request-Id`, `X-Hookwall-Route`,
-//! `X-Hookwall-Verified` and, when dedup is on, `X-Hookwall-Delivery-Id`. Client-sent
-//! `X-Hookwall-*` headers are dropped so a client can't impersonate the gateway.
+//! `X-Hookwall-Verified` and, when dedup is on, `X-Hookwall-Delivery-Id`; in shadow mode
+//! `X-Hookwall-Would-Reject: <reason>` (and no `X-Hookwall-Verified` for a request whose
+//! signature or timestamp failed). Client-sent `X-Hookwall-*` headers are dropped so a
+//! client can't impersonate the gateway.
 //!
 //! Failures: cannot connect (including a connect timeout) → `502 upstream_unreachable`;
 //! connection lost after sending or an invalid answer → `502 upstream_error`; no complete
@@ -57,6 +59,7 @@ const X_HOOKWALL_VERIFIED: HeaderName = HeaderName::from_static("x-hookwall-veri
 const X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookwall-delivery-id");
 const X_HOOKWALL_REPLAY_OF: HeaderName = HeaderName::from_static("x-hookwall-replay-of");
 const X_HOOKWALL_ATTEMPT: HeaderName = HeaderName::from_static("x-hookwall-attempt");
+const X_HOOKWALL_WOULD_REJECT: HeaderName = HeaderName::from_static("x-hookwall-would-reject");
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -310,7 +313,18 @@ impl Upstream {
             }
         }
         h.insert(X_HOOKWALL_ROUTE, self.route.clone());
-        h.insert(X_HOOKWALL_VERIFIED, verified);
+        // Shadow mode: what hookwall would have answered; and no claim of a signature that
+        // did not verify.
+        let record = ctx.as_ref().map(|c| &c.record);
+        if let Some(why) = record.and_then(|r| r.would_reject.get()) {
+            h.insert(
+                X_HOOKWALL_WOULD_REJECT,
+                HeaderValue::from_static(why.reason()),
+            );
+        }
+        if record.is_none_or(|r| r.unverified.get().is_none()) {
+            h.insert(X_HOOKWALL_VERIFIED, verified);
+        }
         if let Some(DeliveryId(id)) = delivery {
             if let Ok(v) = HeaderValue::from_str(&id) {
                 h.insert(X_HOOKWALL_DELIVERY_ID, v);

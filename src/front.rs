@@ -199,6 +199,8 @@ fn journal_draft(
         attempt: None,
         target: None,
         polled: false,
+        would_reject: record.would_reject.get().copied(),
+        unverified: record.unverified.get().is_some(),
     });
 }
 

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use tokio::sync::mpsc;
 
-use crate::context::Outcome;
+use crate::context::{Outcome, WouldReject};
 use crate::gateway::Live;
 use crate::metrics::Metrics;
 use crate::stack::Route;
@@ -73,6 +73,10 @@ pub(crate) struct Draft {
     pub target: Option<String>,
     /// Polled from the provider's API (reconcile): vouched for by the API, not a signature.
     pub polled: bool,
+    /// Shadow mode: what hookwall would have answered instead of forwarding.
+    pub would_reject: Option<WouldReject>,
+    /// Shadow mode: forwarded although the signature or timestamp check failed.
+    pub unverified: bool,
 }
 
 /// The handle the front submits drafts through.

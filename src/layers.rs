@@ -12,6 +12,11 @@
 //!    (`403 topic_not_allowed`) and subscription confirmation (`502 confirmation_failed`)
 //! 6. [`dedup`] — two-phase, only for authentic requests: `200 duplicate`, `409 in_flight`,
 //!    `400 missing_dedup_key`, `503 dedup_unavailable`
+//! 7. [`event_filter`] — the route's `events`: `200 ignored` (dedup commits the id)
+//!
+//! Shadow mode (`enforce = false`): a check that would answer a rejection records it with
+//! `shadowed` and lets the request through instead (CONTRACT §12). The body layer's
+//! `413`/`408`/`400` stay answered: there is no whole body to forward.
 //!
 //! Each layer answers a rejection as a response (never an error): every stack has
 //! `Error = Infallible`. Route matching and load shedding happen before the stack, in
@@ -20,6 +25,7 @@
 pub mod body_limit;
 pub mod check;
 pub mod dedup;
+pub mod event_filter;
 pub mod handshake;
 pub mod ip_allow;
 pub mod keys;
@@ -34,13 +40,14 @@ use std::pin::Pin;
 
 use http::Request;
 
-use crate::context::RequestContext;
+use crate::context::{RequestContext, Shadow, WouldReject};
 use crate::error::Rejection;
 use crate::respond::{self, HttpResponse};
 
 pub use body_limit::BodyLimitLayer;
 pub use check::Check;
 pub use dedup::DedupLayer;
+pub use event_filter::{EventFilter, EventFilterLayer};
 pub use handshake::{HandshakeLayer, HandshakeSettings, ProviderHandshake};
 pub use ip_allow::{AllowedNets, IpAllowLayer};
 pub use keys::KeyFetchLayer;
@@ -57,6 +64,33 @@ pub(crate) fn request_id<B>(req: &Request<B>) -> std::sync::Arc<str> {
     req.extensions()
         .get::<RequestContext>()
         .map_or_else(|| "-".into(), |c| c.request_id.clone())
+}
+
+/// Shadow mode (the route's `enforce = false`): records `why` as what the request would
+/// have been answered (the first one counts; a failed signature is always noted) and
+/// returns `true`, so the caller lets the request through instead. `false` on an
+/// enforcing route: answer as usual.
+pub(crate) fn shadowed<B>(req: &Request<B>, why: WouldReject) -> bool {
+    let Some(Shadow(metrics)) = req.extensions().get::<Shadow>() else {
+        return false;
+    };
+    if let Some(ctx) = req.extensions().get::<RequestContext>() {
+        if why.unverified() {
+            let _ = ctx.record.unverified.set(());
+        }
+        if ctx.record.would_reject.set(why).is_ok() {
+            metrics.record(why);
+            tracing::info!(request_id = %ctx.request_id, reason = why.reason(), "shadow mode: forwarding a request a check would have refused");
+        }
+    }
+    true
+}
+
+/// Whether shadow mode let `req` through although its signature did not verify.
+pub(crate) fn unverified<B>(req: &Request<B>) -> bool {
+    req.extensions()
+        .get::<RequestContext>()
+        .is_some_and(|c| c.record.unverified.get().is_some())
 }
 
 /// A ready future carrying a rejection answer for `req`.

@@ -16,7 +16,11 @@
 //! 4. `signature` — 401 `missing_signature` / `invalid_signature`
 //! 5. `timestamp` — 401 `timestamp_out_of_window`
 //! 6. `dedup` — 200 duplicate, 409 `in_flight`, 400 `missing_dedup_key`, 503 `dedup_unavailable`
-//! 7. `forward` — upstream answer, or 502/504
+//! 7. `event_filter` — the route's `events`: 200 `ignored` (dedup commits the id)
+//! 8. `forward` — upstream answer, or 502/504 (buffered routes: the queue, 202)
+//!
+//! A route with `enforce = false` (shadow mode) runs the same stack; its checks record
+//! what they would answer and let the request through (`layers::shadowed`).
 //!
 //! Config goes through one compile step (`config/compile.rs`) shared by `check`, `run`
 //! and reload. `respond.rs` is the only place gateway answers are built; `metrics.rs`
@@ -36,6 +40,7 @@ pub mod dedup;
 pub(crate) mod demo;
 pub(crate) mod echo;
 pub(crate) mod error;
+pub mod events;
 pub(crate) mod forward;
 pub(crate) mod front;
 pub mod gateway;

@@ -21,7 +21,7 @@ pub use journal::JournalMetrics;
 pub use queue::QueueMetrics;
 pub use reconcile::ReconcileMetrics;
 
-use crate::context::Outcome;
+use crate::context::{Outcome, WouldReject, WOULD_REJECT_COUNT};
 use crate::error::{Rejection, REASON_COUNT};
 
 /// Route label for requests that match no route.
@@ -90,6 +90,7 @@ pub struct Metrics {
     config_reloads: Family<ResultLabel, Counter>,
     key_matched: Family<KeyLabels, Counter>,
     timestamp_skew: HistogramFamily<RouteLabel>,
+    shadow_rejections: Family<ReasonLabels, Counter>,
     /// Requests currently being handled.
     pub in_flight: Gauge,
     last_reload_success: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -123,6 +124,7 @@ impl Default for Metrics {
         let key_matched = Family::default();
         let timestamp_skew =
             HistogramFamily::new_with_constructor(skew_histogram as fn() -> Histogram);
+        let shadow_rejections = Family::default();
         let in_flight = Gauge::default();
         let last_reload_success = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         let dedup_entries = Gauge::default();
@@ -200,6 +202,11 @@ impl Default for Metrics {
             timestamp_skew.clone(),
         );
         registry.register(
+            "hookwall_shadow_rejections",
+            "What routes in shadow mode (enforce = false) would have refused, by reason; forwarded anyway",
+            shadow_rejections.clone(),
+        );
+        registry.register(
             "hookwall_config_last_reload_success_timestamp_seconds",
             "When the running config was last loaded successfully (start or reload), Unix seconds",
             last_reload_success.clone(),
@@ -225,6 +232,7 @@ impl Default for Metrics {
             config_reloads,
             key_matched,
             timestamp_skew,
+            shadow_rejections,
             in_flight,
             last_reload_success,
             dedup_entries,
@@ -359,6 +367,37 @@ impl Metrics {
                 .get_or_create(&RouteLabel { route: r() })
                 .clone(),
         })
+    }
+}
+
+impl Metrics {
+    /// The shadow-mode handles of a route with `enforce = false`, one per reason, so every
+    /// series exists (at 0) from the start.
+    pub(crate) fn shadow(&self, route: &str) -> Arc<ShadowMetrics> {
+        let reasons = WouldReject::all_reasons();
+        Arc::new(ShadowMetrics {
+            rejections: std::array::from_fn(|i| {
+                self.shadow_rejections
+                    .get_or_create(&ReasonLabels {
+                        route: route.to_owned(),
+                        reason: reasons[i],
+                    })
+                    .clone()
+            }),
+        })
+    }
+}
+
+/// `hookwall_shadow_rejections_total` of one route.
+#[derive(Debug)]
+pub(crate) struct ShadowMetrics {
+    rejections: [Counter; WOULD_REJECT_COUNT],
+}
+
+impl ShadowMetrics {
+    /// Counts what a check would have answered.
+    pub(crate) fn record(&self, why: WouldReject) {
+        self.rejections[why.index()].inc();
     }
 }
 

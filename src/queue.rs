@@ -4,12 +4,11 @@
 //!
 //! [`accept`] is the end of a buffered route's stack (group commit, then `202`);
 //! [`worker`] claims due deliveries and attempts them; [`backoff`] decides when a failed
-//! attempt is tried again, or not; [`events`] which targets want a delivery; [`stats`]
-//! keeps the depth gauges (and the `max_queued` check) current.
+//! attempt is tried again, or not; [`stats`] keeps the depth gauges (and the `max_queued`
+//! check) current. Which targets want a delivery is [`crate::events`].
 
 pub(crate) mod accept;
 pub(crate) mod backoff;
-pub(crate) mod events;
 pub(crate) mod stats;
 pub(crate) mod worker;
 

@@ -10,20 +10,21 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Request;
 use hyper::body::Incoming;
-use tower::util::{BoxCloneSyncService, Either};
+use tower::util::{BoxCloneSyncService, Either, MapRequestLayer};
 use tower::ServiceBuilder;
 
 use crate::clock::Clock;
 use crate::config::{DedupConfig, RateLimitConfig, ReconcileSource, RouteConfig};
+use crate::context::Shadow;
 use crate::dedup::DedupStore;
 use crate::forward::{Forward, Upstream, UpstreamSettings};
 use crate::gateway::BuildError;
 use crate::layers::dedup::{Binding, DedupTimings};
 use crate::layers::rate_limit::Limiter;
 use crate::layers::{
-    AllowedNets, BodyLimitLayer, DedupLayer, HandshakeLayer, HandshakeSettings, IpAllowLayer,
-    KeyFetchLayer, ProviderHandshake, RateLimitLayer, SignatureLayer, SnsControlLayer,
-    TimestampLayer, TimestampWindow, Verification,
+    AllowedNets, BodyLimitLayer, DedupLayer, EventFilter, EventFilterLayer, HandshakeLayer,
+    HandshakeSettings, IpAllowLayer, KeyFetchLayer, ProviderHandshake, RateLimitLayer,
+    SignatureLayer, SnsControlLayer, TimestampLayer, TimestampWindow, Verification,
 };
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::queue::accept::Accept;
@@ -156,7 +157,22 @@ pub(crate) fn build_route(
         Some((_, layer)) => (None, Some(layer)),
         None => (None, None),
     };
+    let events = cfg
+        .event
+        .clone()
+        .filter(|_| !cfg.events.is_empty())
+        .map(|source| EventFilterLayer::new(EventFilter::new(source, &cfg.events)));
+    // Built from this config, so a reload to `enforce = true` enforces from the next request.
+    let shadow = (!cfg.enforce).then(|| {
+        let metrics = shared.metrics.shadow(&cfg.name);
+        MapRequestLayer::new(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(Shadow(metrics.clone()));
+            req
+        })
+    });
     let stack = ServiceBuilder::new()
+        // Shadow mode: every check below records what it would answer and lets it through.
+        .option_layer(shadow)
         // Header-only and cheapest: a disallowed client costs one lookup.
         .option_layer(
             (!cfg.allow_ips.is_empty())
@@ -202,6 +218,8 @@ pub(crate) fn build_route(
         )
         // Uniqueness, only for authentic and fresh deliveries.
         .option_layer(dedup_layer.clone())
+        // Unwanted events, once their id is reserved: answered 200 and committed.
+        .option_layer(events.clone())
         .service(delivery(cfg, &upstream, shared));
     if cfg.reconcile.is_some() {
         shared.metrics.reconcile.route_series(&cfg.name);
@@ -215,6 +233,7 @@ pub(crate) fn build_route(
             BoxCloneSyncService::new(
                 ServiceBuilder::new()
                     .option_layer(dedup_layer)
+                    .option_layer(events)
                     .service(delivery(cfg, &upstream, shared)),
             )
         });
@@ -309,6 +328,9 @@ pub(crate) fn checks(cfg: &RouteConfig) -> Vec<&'static str> {
     }
     if cfg.dedup.is_some() {
         out.push("dedup");
+    }
+    if !cfg.events.is_empty() {
+        out.push("events");
     }
     out
 }

@@ -68,6 +68,9 @@ fn route_json(cfg: &RouteConfig) -> serde_json::Value {
         "max_body": format_size(cfg.max_body),
         "secrets": cfg.secret_labels.iter().map(|l| json!({ "id": l, "value": "[redacted]" })).collect::<Vec<_>>(),
         "delivery": delivery,
+        "event": cfg.event.as_ref().map(ToString::to_string),
+        "events": cfg.events,
+        "enforce": cfg.enforce,
     })
 }
 

@@ -59,6 +59,10 @@ fn entry_json(e: &StoredEntry, whole: bool, replays: &[ReplayRecord]) -> Value {
         v["attempt"] = json!(e.attempt);
         v["target"] = json!(e.target);
     }
+    // Shadow mode: forwarded, but this is what hookwall would have answered.
+    if e.would_reject.is_some() {
+        v["would_reject"] = json!(e.would_reject);
+    }
     if whole {
         v["headers"] = json!(e
             .headers

@@ -223,5 +223,7 @@ fn journal_discard(gateway: &Gateway, dead: &DeadLetter, peer: SocketAddr) {
         attempt: Some(dead.attempts),
         target: Some(dead.target.clone()),
         polled: false,
+        would_reject: None,
+        unverified: false,
     });
 }

@@ -46,6 +46,12 @@ pub(crate) fn route_lines(config: &Config) -> Vec<String> {
                 checks(r).join(",")
             );
             line.push_str(&format!(" {} {}", id_binding(r), replay_bound(r)));
+            if !r.events.is_empty() {
+                line.push_str(&format!(" events={}", r.events.join("|")));
+            }
+            if !r.enforce {
+                line.push_str(" enforce=false");
+            }
             if let Some(b) = r.delivery.buffered() {
                 let targets: Vec<String> = b
                     .targets

@@ -192,6 +192,8 @@ pub struct RawRoute {
     pub max_queued: Option<i64>,
     pub targets: Option<Vec<RawTarget>>,
     pub event: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub enforce: Option<bool>,
     pub verify: Option<RawVerify>,
     pub meta: Option<RawMeta>,
     pub sns: Option<RawSns>,

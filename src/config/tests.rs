@@ -307,27 +307,50 @@ fn syntax_errors_carry_line_and_column() {
 }
 
 #[test]
-fn event_on_a_sync_route_is_a_warning_and_on_a_buffered_one_is_not() {
-    let sync = ok(&ROUTE.replace(
+fn event_without_any_filter_is_a_warning_and_with_one_is_not() {
+    let unused = ok(&ROUTE.replace(
         "[route.verify]",
         "event = \"header:X-Type\"\n[route.verify]",
     ));
     assert!(
-        sync.warnings
+        unused
+            .warnings
             .iter()
             .any(|w| w.contains("event has no effect")),
         "{:?}",
-        sync.warnings
+        unused.warnings
     );
-    let buffered = ok(&ROUTE.replace(
+    let filtered = ok(&ROUTE.replace(
         "[route.verify]",
-        "event = \"header:X-Type\"\ndelivery = \"buffered\"\n[route.verify]",
+        "event = \"header:X-Type\"\nevents = [\"invoice.*\"]\n[route.verify]",
     ));
     assert!(
-        !buffered.warnings.iter().any(|w| w.contains("event")),
+        !filtered.warnings.iter().any(|w| w.contains("event")),
         "{:?}",
-        buffered.warnings
+        filtered.warnings
     );
+    assert_eq!(filtered.routes[0].events, ["invoice.*"]);
+}
+
+#[test]
+fn events_need_an_event_type_and_no_empty_pattern() {
+    let e = errors(&ROUTE.replace(
+        "[route.verify]",
+        "events = [\"invoice.*\", \" \"]\n[route.verify]",
+    ))
+    .join("\n");
+    assert!(
+        e.contains("route[0].events") && e.contains("no event type to filter on"),
+        "{e}"
+    );
+    assert!(e.contains("an event pattern is empty"), "{e}");
+}
+
+#[test]
+fn enforce_defaults_to_true() {
+    assert!(ok(ROUTE).routes[0].enforce);
+    let shadow = ok(&ROUTE.replace("[route.verify]", "enforce = false\n[route.verify]"));
+    assert!(!shadow.routes[0].enforce);
 }
 
 #[test]

@@ -193,6 +193,7 @@ fn diagnosis(draft: &Draft, budget: &mut DiagnosisBudget, metrics: &Metrics) -> 
 fn verified(draft: &Draft) -> bool {
     draft.polled
         || draft.key.is_some()
+            && !draft.unverified
             && !matches!(
                 draft.outcome,
                 Outcome::Rejected(Rejection::TimestampOutOfWindow)
@@ -260,5 +261,6 @@ fn entry(draft: Draft, diagnosis: Option<Hint>) -> StoredEntry {
         verified,
         attempt: draft.attempt.map(i64::from),
         target: draft.target,
+        would_reject: draft.would_reject.map(|w| w.reason().to_owned()),
     }
 }

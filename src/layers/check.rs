@@ -11,8 +11,9 @@ use std::ops::ControlFlow;
 use http::Request;
 use tower::Service;
 
-use super::ResponseFuture;
-use crate::respond::HttpResponse;
+use super::{shadowed, unverified, ResponseFuture};
+use crate::context::{Outcome, WouldReject};
+use crate::respond::{self, HttpResponse};
 
 /// A synchronous check on a request.
 pub trait Check<B> {
@@ -22,7 +23,8 @@ pub trait Check<B> {
 }
 
 /// Runs `rule`, then `inner` if the rule let the request through: the body of every
-/// check layer's `call`.
+/// check layer's `call`. On a route in shadow mode a rejection is recorded instead and the
+/// request goes on; other answers (a handshake) are given as usual.
 pub(crate) fn call<B, C, S>(rule: &C, inner: &mut S, mut req: Request<B>) -> ResponseFuture
 where
     C: Check<B>,
@@ -31,7 +33,15 @@ where
 {
     match rule.check(&mut req) {
         ControlFlow::Continue(()) => Box::pin(inner.call(req)),
-        ControlFlow::Break(answer) => Box::pin(std::future::ready(Ok(answer))),
+        ControlFlow::Break(answer) => match respond::outcome_of(&answer) {
+            Outcome::Rejected(r) if shadowed(&req, WouldReject::Rejected(r)) => {
+                Box::pin(inner.call(req))
+            }
+            // Shadow mode: a control request whose signature failed is not answered in the
+            // provider's name; it goes to the app, which answered it before.
+            Outcome::Handshake if unverified(&req) => Box::pin(inner.call(req)),
+            _ => Box::pin(std::future::ready(Ok(answer))),
+        },
     }
 }
 

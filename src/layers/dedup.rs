@@ -22,9 +22,9 @@ use bytes::Bytes;
 use http::Request;
 use tower::{Layer, Service};
 
-use super::{request_id, ResponseFuture};
+use super::{request_id, shadowed, unverified, ResponseFuture};
 use crate::config::{DedupKeyConfig, OnStoreError};
-use crate::context::{DeliveryId, PolledId, UpstreamAccepted};
+use crate::context::{DeliveryId, PolledId, UpstreamAccepted, WouldReject};
 use crate::dedup::{with_timeout, DedupStore, Reservation};
 use crate::error::Rejection;
 use crate::metrics::RouteMetrics;
@@ -148,6 +148,12 @@ where
             Ok(found) => found,
             // Without the one id there is no key; only an absent one may pass undeduped.
             Err(NoId::Missing) if !layer.key.required => return Box::pin(inner.call(req)),
+            // Shadow mode forwards it, marked, without touching the store.
+            Err(NoId::Missing | NoId::Ambiguous)
+                if shadowed(&req, WouldReject::Rejected(Rejection::MissingDedupKey)) =>
+            {
+                return Box::pin(inner.call(req));
+            }
             Err(NoId::Missing | NoId::Ambiguous) => {
                 return Box::pin(std::future::ready(Ok(respond::rejection(
                     &rid,
@@ -157,6 +163,12 @@ where
         };
         let delivery = DeliveryId(id.into());
         req.extensions_mut().insert(delivery.clone());
+        // Shadow mode let a request through whose signature or timestamp failed: it must
+        // not reserve or commit an id, or a forgery could burn a real delivery's id for
+        // when the route enforces.
+        if unverified(&req) {
+            return Box::pin(inner.call(req));
+        }
         Box::pin(async move {
             let mut resp = layer.reserve_and_forward(inner, req, keys, rid).await?;
             // For the log line: which delivery this answer was about.
@@ -183,21 +195,32 @@ impl DedupLayer {
         let layer = self;
         let store_key = keys.primary;
         let reserved = with_timeout(t.call_timeout, layer.store.reserve(&store_key, t.lease)).await;
+        // In shadow mode an id we did not reserve is forwarded without settling: the
+        // reservation (or the delivered mark) belongs to another attempt, and committing or
+        // releasing it is that attempt's business.
         let token = match reserved {
             Ok(Reservation::Acquired(token)) => token,
+            Ok(Reservation::Delivered) if shadowed(&req, WouldReject::Duplicate) => {
+                return inner.call(req).await;
+            }
             Ok(Reservation::Delivered) => return Ok(respond::duplicate(&rid)),
             Ok(Reservation::InFlight(left)) => {
-                let wait = t.retry_in_flight_after(left);
-                return Ok(respond::rejection(&rid, Rejection::InFlight(wait)));
+                let wait = Rejection::InFlight(t.retry_in_flight_after(left));
+                if shadowed(&req, WouldReject::Rejected(wait)) {
+                    return inner.call(req).await;
+                }
+                return Ok(respond::rejection(&rid, wait));
             }
             Err(e) => {
                 layer.metrics.dedup_store_errors.inc();
                 tracing::warn!(request_id = %rid, error = %e, "dedup store failed to reserve a delivery id");
                 return match t.on_store_error {
-                    OnStoreError::Reject => {
+                    OnStoreError::Reject
+                        if !shadowed(&req, WouldReject::Rejected(Rejection::DedupUnavailable)) =>
+                    {
                         Ok(respond::rejection(&rid, Rejection::DedupUnavailable))
                     }
-                    OnStoreError::Allow => inner.call(req).await,
+                    _ => inner.call(req).await,
                 };
             }
         };

@@ -24,9 +24,9 @@ use governor::{Quota, RateLimiter};
 use http::Request;
 use tower::{Layer, Service};
 
-use super::{reject, ResponseFuture};
+use super::{reject, shadowed, ResponseFuture};
 use crate::config::{RateLimitBy, RateLimitConfig};
-use crate::context::RequestContext;
+use crate::context::{RequestContext, WouldReject};
 use crate::error::Rejection;
 use crate::respond::HttpResponse;
 
@@ -238,12 +238,20 @@ where
                 };
                 match shared.admit(client).await {
                     Ok(()) => inner.call(req).await,
+                    Err(wait)
+                        if shadowed(&req, WouldReject::Rejected(Rejection::RateLimited(wait))) =>
+                    {
+                        inner.call(req).await
+                    }
                     Err(wait) => reject(&req, Rejection::RateLimited(wait)).await,
                 }
             });
         }
         match self.limiter.check(client) {
             Ok(()) => Box::pin(self.inner.call(req)),
+            Err(wait) if shadowed(&req, WouldReject::Rejected(Rejection::RateLimited(wait))) => {
+                Box::pin(self.inner.call(req))
+            }
             Err(wait) => reject(&req, Rejection::RateLimited(wait)),
         }
     }

@@ -21,8 +21,9 @@ use http::{Request, StatusCode};
 use serde_json::Value;
 use tower::{Layer, Service};
 
-use super::{reject, ResponseFuture};
+use super::{reject, shadowed, ResponseFuture};
 use crate::config::{defaults, SnsSettings};
+use crate::context::WouldReject;
 use crate::error::Rejection;
 use crate::outbound::http::{Call, HttpClient};
 use crate::respond::{self, HttpResponse};
@@ -85,6 +86,9 @@ where
         let text = |name: &str| msg.get(name).and_then(Value::as_str).map(str::to_owned);
         let topic_ok = text("TopicArn").is_some_and(|t| self.layer.settings.topics.contains(&t));
         if !topic_ok {
+            if shadowed(&req, WouldReject::Rejected(Rejection::TopicNotAllowed)) {
+                return Box::pin(self.inner.call(req));
+            }
             return reject(&req, Rejection::TopicNotAllowed);
         }
         let confirm = text("Type").as_deref() == Some("SubscriptionConfirmation")
@@ -93,6 +97,10 @@ where
             return Box::pin(self.inner.call(req));
         }
         let Some(url) = text("SubscribeURL").filter(|u| self.layer.settings.hosts.allows(u)) else {
+            // Shadow mode: the app behind may confirm the subscription itself.
+            if shadowed(&req, WouldReject::Rejected(Rejection::HandshakeRefused)) {
+                return Box::pin(self.inner.call(req));
+            }
             return reject(&req, Rejection::HandshakeRefused);
         };
         let layer = self.layer.clone();

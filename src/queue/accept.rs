@@ -19,11 +19,11 @@ use http::Request;
 use tokio::sync::{mpsc, oneshot};
 use tower::Service;
 
-use super::events::{event_type, wanted};
 use super::{now_micros, Queue, QueueSlot};
 use crate::config::{Buffered, EventSource};
-use crate::context::{DeliveryId, RequestContext, UpstreamAccepted, VerifiedBy};
+use crate::context::{DeliveryId, EventType, RequestContext, UpstreamAccepted, VerifiedBy};
 use crate::error::Rejection;
+use crate::events::{event_type, wanted};
 use crate::journal::writer::time_ordered_id;
 use crate::layers::request_id;
 use crate::respond::{self, HttpResponse};
@@ -118,9 +118,13 @@ fn rows_for(
 ) -> Vec<QueuedDelivery> {
     // Finding the event type may parse the body: only when a target filters on it.
     let filtered = buffered.targets.iter().any(|t| !t.events.is_empty());
-    let event = event
-        .filter(|_| filtered)
-        .and_then(|s| event_type(s, req.headers(), req.body()));
+    // The route's own filter may have found it already.
+    let event = match req.extensions().get::<EventType>() {
+        Some(EventType(found)) => found.as_deref().map(str::to_owned),
+        None => event
+            .filter(|_| filtered)
+            .and_then(|s| event_type(s, req.headers(), req.body())),
+    };
     let ctx = req.extensions().get::<RequestContext>();
     let delivery_id = req
         .extensions()
@@ -145,6 +149,11 @@ fn rows_for(
         .get::<VerifiedBy>()
         .map(|v| v.0.to_string());
     let peer_ip = ctx.map_or_else(String::new, |c| c.peer.ip().to_string());
+    // Shadow mode: what the checks would have answered goes with every attempt.
+    let would_reject = ctx
+        .and_then(|c| c.record.would_reject.get())
+        .map(|w| w.reason().to_owned());
+    let unverified = ctx.is_some_and(|c| c.record.unverified.get().is_some());
     buffered
         .targets
         .iter()
@@ -166,6 +175,8 @@ fn rows_for(
             received_at: super::micros(now),
             attempts: 0,
             verified_by: verified_by.clone(),
+            would_reject: would_reject.clone(),
+            unverified,
         })
         .collect()
 }

@@ -19,7 +19,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use super::backoff::{self, AttemptResult, Next};
 use super::{now_micros, Queue};
 use crate::config::Buffered;
-use crate::context::{Attempt, DeliveryId, Outcome, RequestContext, RequestRecord, VerifiedBy};
+use crate::context::{
+    Attempt, DeliveryId, Outcome, RequestContext, RequestRecord, VerifiedBy, WouldReject,
+};
 use crate::forward::Upstream;
 use crate::gateway::{Gateway, Live};
 use crate::journal::Draft;
@@ -186,6 +188,18 @@ fn rebuild(item: &QueuedDelivery) -> Option<Request<Bytes>> {
     *req.headers_mut() = headers;
     let client_ip: IpAddr = item.client_ip.parse().ok()?;
     let peer: IpAddr = item.peer_ip.parse().unwrap_or(client_ip);
+    // Shadow mode: the acceptance's decision, for `X-Hookwall-Would-Reject`.
+    let record = RequestRecord::default();
+    if let Some(why) = item
+        .would_reject
+        .as_deref()
+        .and_then(WouldReject::from_reason)
+    {
+        let _ = record.would_reject.set(why);
+    }
+    if item.unverified {
+        let _ = record.unverified.set(());
+    }
     let ext = req.extensions_mut();
     ext.insert(RequestContext {
         request_id: item.request_id.as_str().into(),
@@ -194,7 +208,7 @@ fn rebuild(item: &QueuedDelivery) -> Option<Request<Bytes>> {
         peer_trusted: item.peer_trusted,
         received: tokio::time::Instant::now(),
         https: item.https,
-        record: Arc::new(RequestRecord::default()),
+        record: Arc::new(record),
     });
     if let Some(id) = &item.delivery_id {
         ext.insert(DeliveryId(id.as_str().into()));
@@ -346,5 +360,10 @@ fn journal(
         attempt: Some(item.attempts),
         target: Some(item.target.clone()),
         polled: false,
+        would_reject: item
+            .would_reject
+            .as_deref()
+            .and_then(WouldReject::from_reason),
+        unverified: item.unverified,
     });
 }

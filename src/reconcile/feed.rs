@@ -157,6 +157,8 @@ impl Feeder<'_> {
             attempt: None,
             target: None,
             polled: true,
+            would_reject: None,
+            unverified: false,
         });
     }
 }

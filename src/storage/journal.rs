@@ -62,6 +62,8 @@ pub struct StoredEntry {
     pub attempt: Option<i64>,
     /// And the target it went to.
     pub target: Option<String>,
+    /// Shadow mode: the reason hookwall would have answered instead of forwarding.
+    pub would_reject: Option<String>,
 }
 
 impl StoredEntry {
@@ -129,13 +131,13 @@ pub struct Pruned {
 const COLUMNS: &str =
     "id, request_id, received_at, route, method, path, client_ip, headers, body, \
      body_size, body_sha256, truncated, body_redacted, outcome, reason, status, upstream_status, \
-     upstream_ms, dedup_id, key_id, diagnosis, verified, attempt, target";
+     upstream_ms, dedup_id, key_id, diagnosis, verified, attempt, target, would_reject";
 /// The same without headers and body, for listings.
 const LIST_COLUMNS: &str = "id, request_id, received_at, route, method, path, client_ip, \
      '[]' AS headers, NULL AS body, body_size, body_sha256, truncated, body_redacted, outcome, \
      reason, status, upstream_status, upstream_ms, dedup_id, key_id, diagnosis, verified, \
-     attempt, target";
-/// Rows per `INSERT` statement: 25 parameters each, well under both engines' limits
+     attempt, target, would_reject";
+/// Rows per `INSERT` statement: 26 parameters each, well under both engines' limits
 /// (SQLite 32 766, PostgreSQL 65 535).
 const ROWS_PER_INSERT: usize = 256;
 /// How many expired entries one prune statement removes (bounded work per statement).
@@ -174,6 +176,7 @@ macro_rules! entry {
             verified: row.try_get::<i64, _>("verified")? != 0,
             attempt: row.try_get("attempt")?,
             target: row.try_get("target")?,
+            would_reject: row.try_get("would_reject")?,
         }
     }};
 }
@@ -230,7 +233,7 @@ impl Storage {
                         "INSERT INTO journal (id, request_id, received_at, route, method, path, \
                          client_ip, headers, body, body_size, body_sha256, truncated, body_redacted, \
                          outcome, reason, status, upstream_status, upstream_ms, dedup_id, key_id, \
-                         diagnosis, verified, stored_bytes, attempt, target) ",
+                         diagnosis, verified, stored_bytes, attempt, target, would_reject) ",
                     );
                     insert.push_values(chunk, |mut row, (e, headers)| {
                         row.push_bind(&e.id)
@@ -257,7 +260,8 @@ impl Storage {
                             .push_bind(i64::from(e.verified))
                             .push_bind(e.stored_bytes())
                             .push_bind(e.attempt)
-                            .push_bind(&e.target);
+                            .push_bind(&e.target)
+                            .push_bind(&e.would_reject);
                     });
                     insert.build().execute(&mut *tx).await?;
                 }

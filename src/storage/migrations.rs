@@ -173,6 +173,11 @@ ALTER TABLE journal ADD COLUMN target TEXT;
         sqlite: RECONCILE_SCHEMA,
         postgres: RECONCILE_SCHEMA,
     },
+    Migration {
+        version: 4,
+        sqlite: SHADOW_SCHEMA,
+        postgres: SHADOW_SCHEMA,
+    },
 ];
 
 /// Reconcile (CONTRACT §11): each route's cursor, run result and lease; the GitHub
@@ -201,6 +206,15 @@ CREATE TABLE reconcile_redelivered (
   PRIMARY KEY (route, guid)
 );
 ALTER TABLE queue ADD COLUMN verified_by TEXT;
+";
+
+/// Shadow mode (CONTRACT §12): the reason a journal entry, or a queued delivery, would
+/// have been refused; and whether a queued one failed its signature or window (its
+/// attempts then carry no `X-Hookwall-Verified`). The same text for both engines.
+const SHADOW_SCHEMA: &str = r"
+ALTER TABLE journal ADD COLUMN would_reject TEXT;
+ALTER TABLE queue ADD COLUMN would_reject TEXT;
+ALTER TABLE queue ADD COLUMN unverified BIGINT;
 ";
 
 /// The newest schema this binary knows.

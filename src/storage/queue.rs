@@ -61,6 +61,10 @@ pub struct QueuedDelivery {
     /// What vouched for it when it is not the route's signature: `reconcile:<source>` for
     /// an event polled from the provider's API (`X-Hookwall-Verified`).
     pub verified_by: Option<String>,
+    /// Shadow mode: the reason a check would have refused it (`X-Hookwall-Would-Reject`).
+    pub would_reject: Option<String>,
+    /// Shadow mode: its signature or timestamp window failed.
+    pub unverified: bool,
 }
 
 /// A dead letter: a delivery that will not be tried again unless retried.
@@ -146,7 +150,7 @@ pub enum Settled {
 }
 
 const COLUMNS: &str = "id, route, target, delivery_id, request_id, method, path, headers, body, \
-     client_ip, peer_ip, peer_trusted, https, received_at, attempts, verified_by";
+     client_ip, peer_ip, peer_trusted, https, received_at, attempts, verified_by, would_reject, unverified";
 
 fn encode_headers(headers: &[(String, Vec<u8>)]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -193,6 +197,10 @@ macro_rules! queued {
             received_at: row.try_get("received_at")?,
             attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
             verified_by: row.try_get("verified_by")?,
+            would_reject: row.try_get("would_reject")?,
+            unverified: row
+                .try_get::<Option<i64>, _>("unverified")?
+                .is_some_and(|u| u != 0),
         }
     }};
 }
@@ -260,7 +268,8 @@ impl Storage {
                     let mut insert = sqlx::QueryBuilder::new(
                         "INSERT INTO queue (id, route, target, delivery_id, request_id, method, \
                          path, headers, body, client_ip, peer_ip, peer_trusted, https, \
-                         received_at, state, attempts, next_attempt_at, verified_by) ",
+                         received_at, state, attempts, next_attempt_at, verified_by, would_reject, \
+                         unverified) ",
                     );
                     insert.push_values(chunk, |mut row, (i, headers)| {
                         row.push_bind(&i.id)
@@ -280,7 +289,9 @@ impl Storage {
                             .push_bind(QUEUED)
                             .push_bind(i64::from(i.attempts))
                             .push_bind(now)
-                            .push_bind(&i.verified_by);
+                            .push_bind(&i.verified_by)
+                            .push_bind(&i.would_reject)
+                            .push_bind(i64::from(i.unverified));
                     });
                     insert.build().execute(&mut *tx).await?;
                 }

@@ -629,6 +629,7 @@ async fn cursor_paging_never_skips_or_repeats_under_concurrent_inserts() {
         verified: true,
         attempt: None,
         target: None,
+        would_reject: None,
     };
     let base = std::time::SystemTime::now() - Duration::from_secs(3600);
     let old: Vec<_> = (0..300)

@@ -64,6 +64,30 @@ impl Compiler {
         None
     }
 
+    /// The `events` patterns at `at` (a route's or a target's): they need an event type to
+    /// filter on, and an empty pattern would match only an empty type, never sent.
+    pub(super) fn event_patterns(
+        &mut self,
+        at: &str,
+        raw: Option<&[String]>,
+        event: Option<&EventSource>,
+    ) -> Vec<String> {
+        let events = raw.map(<[String]>::to_vec).unwrap_or_default();
+        if !events.is_empty() && event.is_none() {
+            self.error(
+                &format!("{at}.events"),
+                "the route has no event type to filter on: set the route's event = \"header:<Name>\" or \"json:/pointer\"".to_owned(),
+            );
+        }
+        if events.iter().any(|e| e.trim().is_empty()) {
+            self.error(
+                &format!("{at}.events"),
+                "an event pattern is empty".to_owned(),
+            );
+        }
+        events
+    }
+
     /// Whether the route has no `upstream` because its targets are its upstreams.
     pub(super) fn fans_out(r: &RawRoute) -> bool {
         r.targets.is_some() && r.upstream.is_none()
@@ -285,19 +309,7 @@ impl Compiler {
             let upstream = self.upstream(&tat, t.upstream.as_deref());
             let upstream_tls =
                 self.upstream_tls_at(&tat, t.upstream_tls.as_ref(), upstream.as_ref());
-            let events = t.events.clone().unwrap_or_default();
-            if !events.is_empty() && basics.event.is_none() {
-                self.error(
-                    &format!("{tat}.events"),
-                    "the route has no event type to filter on: set the route's event = \"header:<Name>\" or \"json:/pointer\"".to_owned(),
-                );
-            }
-            if events.iter().any(String::is_empty) {
-                self.error(
-                    &format!("{tat}.events"),
-                    "an event pattern is empty".to_owned(),
-                );
-            }
+            let events = self.event_patterns(&tat, t.events.as_deref(), basics.event);
             if let Some(upstream) = upstream {
                 out.push(Target {
                     name,

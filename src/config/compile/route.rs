@@ -201,9 +201,13 @@ impl Compiler {
                 event: event.as_ref(),
             },
         );
-        if r.event.is_some() && delivery.buffered().is_none() {
+        let events = self.event_patterns(at, r.events.as_deref(), event.as_ref());
+        let targets_filter = delivery
+            .buffered()
+            .is_some_and(|b| b.targets.iter().any(|t| !t.events.is_empty()));
+        if r.event.is_some() && events.is_empty() && !targets_filter {
             self.warnings.push(format!(
-                "{at}.event has no effect yet: only the targets of a delivery = \"buffered\" route filter by event"
+                "{at}.event has no effect: neither the route nor a target has events = [...] to filter on"
             ));
         }
         let reconcile = self.reconcile(at, r, &provider, dedup.as_ref());
@@ -246,6 +250,8 @@ impl Compiler {
             handshake: defaults.handshake,
             provider_settings,
             event,
+            events,
+            enforce: r.enforce.unwrap_or(true),
             delivery,
             reconcile,
         })

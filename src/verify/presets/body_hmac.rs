@@ -60,8 +60,11 @@ pub(super) fn preset(name: &str, legacy_sha1: bool) -> Option<Preset> {
             }
         }
         "shopify" => Preset {
-            event: header_event("x-shopify-topic"),
             // Events API deliveries use un-prefixed lowercase headers.
+            event: Some(EventSource::AnyHeader(vec![
+                h("x-shopify-topic"),
+                h("shopify-topic"),
+            ])),
             schemes: vec![
                 Hmac::body(Sha256, "x-shopify-hmac-sha256", "", Base64).spec(),
                 Hmac::body(Sha256, "shopify-hmac-sha256", "", Base64).spec(),

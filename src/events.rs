@@ -1,13 +1,14 @@
-//! Event filters (CONTRACT §12): where a delivery's event type is, and whether a target's
-//! patterns want it. A pattern is the event type itself or has `*` wildcards that match
-//! any run of characters (`invoice.*`, `*.created`, `*`).
+//! Event filters (CONTRACT §12): where a delivery's event type is, and whether a list of
+//! patterns (a route's `events`, a buffered target's) wants it. A pattern is the event type
+//! itself or has `*` wildcards that match any run of characters (`invoice.*`, `*.created`,
+//! `*`). Sync routes and buffered targets share this one matcher.
 
 use http::HeaderMap;
 
 use crate::config::EventSource;
 
 /// The event type of a delivery, if the source finds one.
-pub(crate) fn event_type(source: &EventSource, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+pub fn event_type(source: &EventSource, headers: &HeaderMap, body: &[u8]) -> Option<String> {
     let header = |name: &http::HeaderName| {
         headers
             .get(name)
@@ -25,6 +26,7 @@ pub(crate) fn event_type(source: &EventSource, headers: &HeaderMap, body: &[u8])
     };
     match source {
         EventSource::Header(name) => header(name),
+        EventSource::AnyHeader(names) => names.iter().find_map(header),
         EventSource::Json(pointer) => json(pointer),
         EventSource::HeaderDotJson(name, pointer) => {
             let base = header(name)?;
@@ -38,7 +40,7 @@ pub(crate) fn event_type(source: &EventSource, headers: &HeaderMap, body: &[u8])
 
 /// Whether `patterns` (empty: every event) want `event`. A delivery without an event type
 /// matches only an empty filter or `*`.
-pub(crate) fn wanted(patterns: &[String], event: Option<&str>) -> bool {
+pub fn wanted(patterns: &[String], event: Option<&str>) -> bool {
     if patterns.is_empty() {
         return true;
     }
@@ -101,6 +103,27 @@ mod tests {
             &["x".into(), "invoice.*".into()],
             Some("invoice.paid")
         ));
+    }
+
+    #[test]
+    fn the_first_header_present_is_the_event_type() {
+        let names = vec![
+            http::HeaderName::from_static("x-shopify-topic"),
+            http::HeaderName::from_static("shopify-topic"),
+        ];
+        let source = EventSource::AnyHeader(names);
+        let mut headers = HeaderMap::new();
+        headers.insert("shopify-topic", "orders/create".parse().unwrap());
+        assert_eq!(
+            event_type(&source, &headers, b""),
+            Some("orders/create".into())
+        );
+        headers.insert("x-shopify-topic", "orders/paid".parse().unwrap());
+        assert_eq!(
+            event_type(&source, &headers, b""),
+            Some("orders/paid".into())
+        );
+        assert_eq!(event_type(&source, &HeaderMap::new(), b""), None);
     }
 
     #[test]
