@@ -87,6 +87,8 @@ pub struct ServerConfig {
         crate::transport::tls::TlsFiles,
         std::sync::Arc<rustls::sign::CertifiedKey>,
     )>,
+    /// `attest`: the keys every route without its own signs forwarded deliveries with.
+    pub attest: Option<std::sync::Arc<crate::attest::AttestKeys>>,
 }
 
 /// `[admin]`: the operator listener.
@@ -343,6 +345,9 @@ pub struct RouteConfig {
     pub delivery: Delivery,
     /// `[route.reconcile]`: the provider API polled for deliveries the webhooks missed.
     pub reconcile: Option<Arc<ReconcileConfig>>,
+    /// `attest`: the keys forwarded deliveries are signed with (the route's, else
+    /// `[server]`'s), `None` when hookwall does not attest.
+    pub attest: Option<Arc<crate::attest::AttestKeys>>,
 }
 
 /// `[route.reconcile]`, validated (CONTRACT §11).

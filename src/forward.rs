@@ -5,7 +5,9 @@
 //! `Host` set to the upstream's authority (the original in `X-Forwarded-Host`),
 //! `X-Forwarded-For` / `X-Forwarded-Proto`, `X-Request-Id`, `X-Hookwall-Route`,
 //! `X-Hookwall-Verified` and, when dedup is on, `X-Hookwall-Delivery-Id`. Client-sent
-//! `X-Hookwall-*` headers are dropped so a client can't impersonate the gateway.
+//! `X-Hookwall-*` headers are dropped so a client can't impersonate the gateway. With
+//! `attest` (see `attest.rs`), the Standard Webhooks headers hookwall signs are added here
+//! too, the one place every forwarded, replayed and queued request passes.
 //!
 //! Failures: cannot connect (including a connect timeout) → `502 upstream_unreachable`;
 //! connection lost after sending or an invalid answer → `502 upstream_error`; no complete
@@ -23,6 +25,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 use tower::Service;
 
+use crate::attest::{Attestor, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 use crate::context::{
     Attempt, DeliveryId, Outcome, ReplayOf, RequestContext, UpstreamAccepted, UpstreamFailure,
     VerifiedBy,
@@ -54,6 +57,23 @@ const X_HOOKWALL_VERIFIED: HeaderName = HeaderName::from_static("x-hookwall-veri
 const X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookwall-delivery-id");
 const X_HOOKWALL_REPLAY_OF: HeaderName = HeaderName::from_static("x-hookwall-replay-of");
 const X_HOOKWALL_ATTEMPT: HeaderName = HeaderName::from_static("x-hookwall-attempt");
+
+/// A Standard Webhooks provider's own headers, which hookwall's attestation replaces: the
+/// provider's go upstream under these names instead, so nothing it sent is lost.
+const PROVIDER_WEBHOOK_HEADERS: [(HeaderName, HeaderName); 3] = [
+    (
+        WEBHOOK_ID,
+        HeaderName::from_static("x-hookwall-provider-webhook-id"),
+    ),
+    (
+        WEBHOOK_TIMESTAMP,
+        HeaderName::from_static("x-hookwall-provider-webhook-timestamp"),
+    ),
+    (
+        WEBHOOK_SIGNATURE,
+        HeaderName::from_static("x-hookwall-provider-webhook-signature"),
+    ),
+];
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -87,6 +107,27 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove("proxy-connection");
+}
+
+/// Sets hookwall's Standard Webhooks headers, moving a provider's own out of their way.
+fn attest(h: &mut HeaderMap, attestor: &Attestor, id: &str, body: &[u8]) {
+    for (name, moved) in &PROVIDER_WEBHOOK_HEADERS {
+        let values: Vec<HeaderValue> = h.get_all(name).iter().cloned().collect();
+        h.remove(name);
+        for v in values {
+            h.append(moved.clone(), v);
+        }
+    }
+    let signed = attestor.attest(id, body);
+    // The id was checked to be a valid header value; the others are ASCII digits and base64.
+    if let (Ok(id), Ok(sig)) = (
+        HeaderValue::from_str(&signed.id),
+        HeaderValue::from_str(&signed.signature),
+    ) {
+        h.insert(WEBHOOK_ID, id);
+        h.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(signed.timestamp));
+        h.insert(WEBHOOK_SIGNATURE, sig);
+    }
 }
 
 /// `path?query` as a request target in origin form.
@@ -161,6 +202,7 @@ pub(crate) struct Upstream {
     verified: HeaderValue,
     strip: Vec<HeaderName>,
     add: Vec<(HeaderName, HeaderValue)>,
+    attest: Option<Attestor>,
     timeout: Duration,
     metrics: Arc<RouteMetrics>,
 }
@@ -182,6 +224,8 @@ pub(crate) struct UpstreamSettings<'a> {
     pub timeout: Duration,
     /// TLS client settings, for an `https://` upstream.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Signs what is sent with Standard Webhooks headers (`attest`).
+    pub attest: Option<Attestor>,
 }
 
 impl Upstream {
@@ -221,6 +265,7 @@ impl Upstream {
             verified: HeaderValue::from_str(s.provider).ok()?,
             strip: s.strip,
             add: s.add,
+            attest: s.attest,
             timeout: s.timeout,
             metrics,
         };
@@ -254,7 +299,8 @@ impl Upstream {
             .get::<VerifiedBy>()
             .and_then(|v| HeaderValue::from_str(&v.0).ok())
             .unwrap_or_else(|| self.verified.clone());
-        let len = req.body().len();
+        let body = req.body().clone();
+        let len = body.len();
         // HTTP/2 carries the host as the URI's authority, not a Host header.
         let authority = req
             .uri()
@@ -294,8 +340,8 @@ impl Upstream {
         }
         h.insert(X_HOOKWALL_ROUTE, self.route.clone());
         h.insert(X_HOOKWALL_VERIFIED, verified);
-        if let Some(DeliveryId(id)) = delivery {
-            if let Ok(v) = HeaderValue::from_str(&id) {
+        if let Some(DeliveryId(id)) = &delivery {
+            if let Ok(v) = HeaderValue::from_str(id) {
                 h.insert(X_HOOKWALL_DELIVERY_ID, v);
             }
         }
@@ -309,6 +355,17 @@ impl Upstream {
         }
         for (name, value) in &self.add {
             h.insert(name.clone(), value.clone());
+        }
+        if let Some(attestor) = &self.attest {
+            // The id the app sees is the one the journal and dedup know this delivery by.
+            let id = delivery
+                .as_ref()
+                .map(|d| &*d.0)
+                .filter(|id| HeaderValue::from_str(id).is_ok())
+                .or(ctx.as_ref().map(|c| &*c.request_id));
+            if let Some(id) = id {
+                attest(h, attestor, id, &body);
+            }
         }
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }

@@ -27,6 +27,7 @@
 
 pub(crate) mod access_log;
 pub mod admin;
+pub mod attest;
 pub mod cli;
 pub mod client_ip;
 pub mod clock;

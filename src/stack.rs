@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use tower::util::{BoxCloneSyncService, Either};
 use tower::ServiceBuilder;
 
+use crate::attest::Attestor;
 use crate::clock::Clock;
 use crate::config::{DedupConfig, RateLimitConfig, ReconcileSource, RouteConfig};
 use crate::dedup::DedupStore;
@@ -100,6 +101,7 @@ pub(crate) fn build_route(
         cfg,
         &cfg.upstream,
         cfg.upstream_tls.clone(),
+        shared,
         &metrics,
     )?);
     let targets = match cfg.delivery.buffered() {
@@ -108,7 +110,7 @@ pub(crate) fn build_route(
             .targets
             .iter()
             .map(|t| {
-                let up = upstream_for(cfg, &t.upstream, t.upstream_tls.clone(), &metrics)?;
+                let up = upstream_for(cfg, &t.upstream, t.upstream_tls.clone(), shared, &metrics)?;
                 shared.metrics.queue.target_series(&cfg.name, &t.name);
                 Ok((t.name.clone(), Arc::new(up)))
             })
@@ -249,6 +251,7 @@ fn upstream_for(
     cfg: &RouteConfig,
     url: &http::Uri,
     tls: Option<Arc<rustls::ClientConfig>>,
+    shared: &Shared,
     metrics: &Arc<RouteMetrics>,
 ) -> Result<Upstream, BuildError> {
     Upstream::new(
@@ -264,6 +267,10 @@ fn upstream_for(
             add: cfg.forward_headers.add.clone(),
             timeout: cfg.timeout,
             tls,
+            attest: cfg
+                .attest
+                .clone()
+                .map(|keys| Attestor::new(keys, shared.clock.clone())),
         },
         metrics.clone(),
     )

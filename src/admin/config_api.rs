@@ -68,6 +68,8 @@ fn route_json(cfg: &RouteConfig) -> serde_json::Value {
         "max_body": format_size(cfg.max_body),
         "secrets": cfg.secret_labels.iter().map(|l| json!({ "id": l, "value": "[redacted]" })).collect::<Vec<_>>(),
         "delivery": delivery,
+        // How many keys sign forwarded deliveries (2 during a rotation); never the keys.
+        "attest": cfg.attest.as_ref().map(|k| json!({ "keys": k.len() })),
     })
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use http::HeaderName;
 use ipnet::IpNet;
 
+mod attest;
 mod delivery;
 mod parse;
 mod provider;

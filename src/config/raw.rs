@@ -52,6 +52,14 @@ pub struct RawServer {
     pub trusted_proxies: Option<Vec<String>>,
     pub shutdown_grace: Option<String>,
     pub tls: Option<RawTls>,
+    pub attest: Option<RawAttest>,
+}
+
+/// `attest = { secret = { env = "HOOKWALL_ATTEST_KEY" }, previous = [{ env = "..." }] }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAttest {
+    pub secret: Option<StringOrSecret>,
+    pub previous: Option<Vec<StringOrSecret>>,
 }
 
 /// `tls = { cert = "...", key = "..." }`.
@@ -198,6 +206,7 @@ pub struct RawRoute {
     pub plaid: Option<RawPlaid>,
     pub fetch_tls: Option<RawFetchTls>,
     pub reconcile: Option<RawReconcile>,
+    pub attest: Option<RawAttest>,
 }
 
 /// `[route.reconcile]`: polling the provider's API for missed deliveries.
@@ -513,12 +522,17 @@ pub fn known_keys(parent: &str) -> &'static [&'static str] {
         "route[].plaid" => fields::<RawPlaid>(),
         "route[].fetch_tls" => fields::<RawFetchTls>(),
         "route[].reconcile" => fields::<RawReconcile>(),
+        "server.attest" | "route[].attest" => fields::<RawAttest>(),
         "admin.token"
         | "route[].secrets[]"
         | "route[].meta.verify_token"
         | "route[].plaid.client_id"
         | "route[].plaid.secret"
-        | "route[].reconcile.credentials" => fields::<SecretFields>(),
+        | "route[].reconcile.credentials"
+        | "server.attest.secret"
+        | "server.attest.previous[]"
+        | "route[].attest.secret"
+        | "route[].attest.previous[]" => fields::<SecretFields>(),
         _ => &[],
     }
 }

@@ -207,6 +207,11 @@ impl Compiler {
             ));
         }
         let reconcile = self.reconcile(at, r, &provider, dedup.as_ref());
+        // A route's own `attest` replaces `[server]`'s.
+        let attest = match &r.attest {
+            Some(a) => self.attest(&format!("{at}.attest"), a),
+            None => server.attest.clone(),
+        };
         // What sync paths (replays) send to: the route's upstream, or its first target.
         let upstream = upstream.or_else(|| {
             delivery
@@ -248,6 +253,7 @@ impl Compiler {
             event,
             delivery,
             reconcile,
+            attest,
         })
     }
 
