@@ -50,6 +50,8 @@ pub struct Config {
     pub journal: JournalConfig,
     /// `[queue]`.
     pub queue: QueueConfig,
+    /// `[ip_ranges]`.
+    pub ip_ranges: IpRangesConfig,
     /// `[[route]]`, in file order.
     pub routes: Vec<Arc<RouteConfig>>,
     /// Things that are valid but probably not what the operator meant.
@@ -60,6 +62,26 @@ impl Config {
     /// The file this config came from.
     pub fn source(&self) -> &Path {
         &self.source
+    }
+}
+
+/// `[ip_ranges]`: refreshing the provider lists `allow_ips` names (`"@github"`).
+#[derive(Debug, Clone, Default)]
+pub struct IpRangesConfig {
+    /// How often the published lists are fetched again; `None`: the shipped lists only.
+    pub refresh: Option<Duration>,
+    /// Lists fetched from somewhere other than the provider's published URL.
+    pub urls: Vec<(&'static str, String)>,
+}
+
+impl IpRangesConfig {
+    /// Where list `name` is fetched from: the override, else the provider's URL.
+    pub fn url(&self, name: &str) -> Option<&str> {
+        self.urls
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, u)| u.as_str())
+            .or_else(|| crate::ip_ranges::source(name).map(|s| s.url))
     }
 }
 
@@ -314,8 +336,10 @@ pub struct RouteConfig {
     pub verifier: Verifier,
     /// Timestamp window, when the scheme has a timestamp.
     pub window: Option<Window>,
-    /// Client networks allowed; empty = anyone.
+    /// Client networks allowed; empty (with no `allow_lists`) = anyone.
     pub allow_ips: Vec<IpNet>,
+    /// Provider lists (`"@github"` in `allow_ips`, names without `@`) also allowed.
+    pub allow_lists: Vec<String>,
     /// Optional local rate limit.
     pub rate_limit: Option<RateLimitConfig>,
     /// Dedup settings, `None` when off.

@@ -18,7 +18,9 @@ use tower::ServiceExt;
 
 use crate::access_log::Entry;
 use crate::client_ip::{canonical, client_ip, is_in};
-use crate::context::{DeliveryId, Outcome, RequestContext, RequestRecord, UpstreamFailure};
+use crate::context::{
+    DeliveryId, Outcome, RejectionCause, RequestContext, RequestRecord, UpstreamFailure,
+};
 use crate::error::Rejection;
 use crate::gateway::Gateway;
 use crate::gateway::Live;
@@ -147,7 +149,12 @@ impl Gateway {
             cause: resp
                 .extensions()
                 .get::<UpstreamFailure>()
-                .map(|f| f.0.as_str()),
+                .map(|f| f.0.as_str())
+                .or_else(|| {
+                    resp.extensions()
+                        .get::<RejectionCause>()
+                        .map(|c| c.0.as_str())
+                }),
         });
     }
 }

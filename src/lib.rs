@@ -40,6 +40,7 @@ pub(crate) mod error;
 pub(crate) mod forward;
 pub(crate) mod front;
 pub mod gateway;
+pub mod ip_ranges;
 pub(crate) mod journal;
 pub mod layers;
 pub mod metrics;

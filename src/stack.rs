@@ -48,6 +48,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// The delivery queue, for buffered routes (set once storage is attached).
     pub(crate) queue: QueueSlot,
+    /// The provider IP lists `allow_ips` may name (one set per process, kept over reloads).
+    pub ip_ranges: Arc<crate::ip_ranges::IpRanges>,
 }
 
 /// A built route.
@@ -157,8 +159,14 @@ pub(crate) fn build_route(
     let stack = ServiceBuilder::new()
         // Header-only and cheapest: a disallowed client costs one lookup.
         .option_layer(
-            (!cfg.allow_ips.is_empty())
-                .then(|| IpAllowLayer::new(AllowedNets::new(cfg.allow_ips.clone()))),
+            (!cfg.allow_ips.is_empty() || !cfg.allow_lists.is_empty()).then(|| {
+                let lists = cfg
+                    .allow_lists
+                    .iter()
+                    .filter_map(|name| shared.ip_ranges.list(name))
+                    .collect();
+                IpAllowLayer::new(AllowedNets::with_lists(cfg.allow_ips.clone(), lists))
+            }),
         )
         // Before the body read, so a flood costs no buffering.
         .option_layer(
@@ -283,7 +291,7 @@ fn upstream_for(
 /// Names of the checks a route runs, in order (for `check` and `/routes`).
 pub(crate) fn checks(cfg: &RouteConfig) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if !cfg.allow_ips.is_empty() {
+    if !cfg.allow_ips.is_empty() || !cfg.allow_lists.is_empty() {
         out.push("ip_allow");
     }
     if cfg.rate_limit.is_some() {

@@ -75,6 +75,7 @@ pub(super) async fn run(path: &Path) -> ExitCode {
     });
     gateway.start_queue(stop_rx.clone()).await;
     gateway.start_reconcile(stop_rx.clone()).await;
+    gateway.start_ip_ranges(stop_rx.clone());
     tokio::spawn(crate::journal::retention::run(
         gateway.clone(),
         storage.clone(),

@@ -35,9 +35,18 @@ pub struct RawConfig {
     /// `[queue]`.
     #[serde(default)]
     pub queue: RawQueue,
+    /// `[ip_ranges]`.
+    pub ip_ranges: Option<RawIpRanges>,
     /// `[[route]]`.
     #[serde(default)]
     pub route: Vec<RawRoute>,
+}
+
+/// `[ip_ranges]`: `refresh = "24h"`, `urls = { github = "https://..." }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawIpRanges {
+    pub refresh: Option<String>,
+    pub urls: Option<BTreeMap<String, String>>,
 }
 
 /// `[server]`.
@@ -523,6 +532,7 @@ pub fn known_keys(parent: &str) -> &'static [&'static str] {
         "route[].fetch_tls" => fields::<RawFetchTls>(),
         "route[].reconcile" => fields::<RawReconcile>(),
         "server.attest" | "route[].attest" => fields::<RawAttest>(),
+        "ip_ranges" => fields::<RawIpRanges>(),
         "admin.token"
         | "route[].secrets[]"
         | "route[].meta.verify_token"

@@ -19,6 +19,7 @@ mod diagnosis;
 mod forward;
 mod handshakes;
 mod handshakes_hard;
+mod ip_ranges;
 mod journal;
 mod journal_postgres;
 mod key_fetch;

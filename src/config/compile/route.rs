@@ -164,7 +164,8 @@ impl Compiler {
             );
         }
         let window = self.window(at, r, defaults.window);
-        let allow_ips = self.cidrs(&format!("{at}.allow_ips"), r.allow_ips.as_deref());
+        let (allow_ips, allow_lists) =
+            self.allow_ips(&format!("{at}.allow_ips"), r.allow_ips.as_deref());
         let rate_limit = self.rate_limit(at, r, &dedup_cfg.store);
         let dedup = self.route_dedup(at, r, &provider, defaults.dedup);
         let timeout = self.nonzero_duration(
@@ -233,6 +234,7 @@ impl Compiler {
             provider,
             window,
             allow_ips,
+            allow_lists,
             rate_limit,
             dedup,
             timeout,
