@@ -52,6 +52,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// `[ip_ranges]`.
     pub ip_ranges: IpRangesConfig,
+    /// `[telemetry]`.
+    pub telemetry: TelemetryConfig,
     /// `[[route]]`, in file order.
     pub routes: Vec<Arc<RouteConfig>>,
     /// Things that are valid but probably not what the operator meant.
@@ -62,6 +64,27 @@ impl Config {
     /// The file this config came from.
     pub fn source(&self) -> &Path {
         &self.source
+    }
+}
+
+/// `[telemetry]`: OTLP/HTTP export of spans (CONTRACT §13), off unless an endpoint is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// Where spans are POSTed: `otlp_endpoint` + `/v1/traces`; `None`: no export.
+    pub traces_url: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// How often finished spans are sent.
+    pub export_interval: Duration,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            traces_url: None,
+            service_name: "hookwall".to_owned(),
+            export_interval: Duration::from_secs(5),
+        }
     }
 }
 

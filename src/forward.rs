@@ -35,6 +35,7 @@ use crate::layers::body_limit::{read_capped, ReadError};
 use crate::layers::request_id;
 use crate::metrics::RouteMetrics;
 use crate::respond::{self, HttpResponse};
+use crate::telemetry::{Telemetry, Trace, TRACEPARENT};
 use crate::transport::workers;
 
 mod pool;
@@ -203,6 +204,7 @@ pub(crate) struct Upstream {
     strip: Vec<HeaderName>,
     add: Vec<(HeaderName, HeaderValue)>,
     attest: Option<Attestor>,
+    telemetry: Arc<Telemetry>,
     timeout: Duration,
     metrics: Arc<RouteMetrics>,
 }
@@ -226,6 +228,8 @@ pub(crate) struct UpstreamSettings<'a> {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Signs what is sent with Standard Webhooks headers (`attest`).
     pub attest: Option<Attestor>,
+    /// The span exporter, for the `forward` span.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl Upstream {
@@ -266,6 +270,7 @@ impl Upstream {
             strip: s.strip,
             add: s.add,
             attest: s.attest,
+            telemetry: s.telemetry,
             timeout: s.timeout,
             metrics,
         };
@@ -294,6 +299,7 @@ impl Upstream {
         let delivery = req.extensions().get::<DeliveryId>().cloned();
         let replay_of = req.extensions().get::<ReplayOf>().cloned();
         let attempt = req.extensions().get::<Attempt>().copied();
+        let traceparent = req.extensions().get::<Trace>().and_then(Trace::traceparent);
         let verified = req
             .extensions()
             .get::<VerifiedBy>()
@@ -353,6 +359,10 @@ impl Upstream {
         if let Some(Attempt(n)) = attempt {
             h.insert(X_HOOKWALL_ATTEMPT, HeaderValue::from(n));
         }
+        // The upstream's request is a hop of the same trace: its parent is `forward`.
+        if let Some(tp) = traceparent {
+            h.insert(TRACEPARENT, tp);
+        }
         for (name, value) in &self.add {
             h.insert(name.clone(), value.clone());
         }
@@ -379,6 +389,28 @@ impl Upstream {
         let Some(uri) = self.uri_for(req.uri()) else {
             return respond::rejection(&rid, Rejection::UpstreamError);
         };
+        // A replay carries no trace: its forward starts one.
+        let address = || {
+            vec![opentelemetry::KeyValue::new(
+                "server.address",
+                self.address.clone(),
+            )]
+        };
+        let span = match req.extensions().get::<Trace>() {
+            Some(parent) => self.telemetry.child(
+                parent,
+                "forward",
+                opentelemetry::trace::SpanKind::Client,
+                address,
+            ),
+            None => self.telemetry.root(
+                "forward",
+                opentelemetry::trace::SpanKind::Client,
+                None,
+                address,
+            ),
+        };
+        req.extensions_mut().insert(span.clone());
         self.headers_for(&mut req);
         let (mut parts, body) = req.into_parts();
         // The answer goes back in the client's protocol version, whatever the upstream's.
@@ -448,6 +480,7 @@ impl Upstream {
         if accepted {
             resp.extensions_mut().insert(UpstreamAccepted);
         }
+        span.end_with(&resp);
         resp
     }
 }

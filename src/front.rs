@@ -88,7 +88,12 @@ impl Gateway {
                 https,
                 record: record.clone(),
             });
+            let trace = self.shared.telemetry.receive(req.headers(), || {
+                crate::telemetry::receive_attributes(name, &req, &request_id)
+            });
+            req.extensions_mut().insert(trace.clone());
             let Ok(resp) = route.service.clone().oneshot(req).await;
+            trace.end_with(&resp);
             resp
         } else {
             respond::rejection(&request_id, Rejection::Overloaded)

@@ -97,6 +97,12 @@ impl Gateway {
             clock,
             queue: QueueSlot::default(),
             ip_ranges: Default::default(),
+            telemetry: Arc::new(
+                crate::telemetry::Telemetry::start(&config.telemetry).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "spans are not exported");
+                    Default::default()
+                }),
+            ),
         };
         let tls = match &config.server.tls {
             Some((_, key)) => Some(Termination::new(key.clone())?),

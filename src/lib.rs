@@ -53,5 +53,6 @@ pub(crate) mod router;
 pub mod secret;
 pub(crate) mod stack;
 pub mod storage;
+pub mod telemetry;
 pub mod transport;
 pub mod verify;

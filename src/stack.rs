@@ -30,6 +30,7 @@ use crate::metrics::{Metrics, RouteMetrics};
 use crate::queue::accept::Accept;
 use crate::queue::QueueSlot;
 use crate::respond::HttpResponse;
+use crate::telemetry::layer::{SpanEndLayer, SpanStartLayer};
 use crate::verify::presets::HandshakeKind;
 
 /// A route's whole stack, type-erased at the route boundary.
@@ -50,6 +51,8 @@ pub struct Shared {
     pub(crate) queue: QueueSlot,
     /// The provider IP lists `allow_ips` may name (one set per process, kept over reloads).
     pub ip_ranges: Arc<crate::ip_ranges::IpRanges>,
+    /// The span exporter (spans are made only while it exports).
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// A built route.
@@ -151,6 +154,17 @@ pub(crate) fn build_route(
             )
         });
     let fetches_keys = verifier.schemes.iter().any(|k| k.scheme.fetches_keys());
+    // The `verify` and `dedup` spans, only while spans are exported.
+    let span = |name| {
+        shared.telemetry.exporting().then(|| {
+            (
+                SpanStartLayer::new(shared.telemetry.clone(), name),
+                SpanEndLayer,
+            )
+        })
+    };
+    let (verify_start, verify_end) = span("verify").unzip();
+    let (dedup_start, dedup_end) = span("dedup").filter(|_| dedup_layer.is_some()).unzip();
     let (unsigned_handshake, signed_handshake) = match handshake {
         Some((kind, layer)) if ProviderHandshake::before_signature(kind) => (Some(layer), None),
         Some((_, layer)) => (None, Some(layer)),
@@ -180,6 +194,8 @@ pub(crate) fn build_route(
         // Dropbox's, Okta's and Graph's challenges, Asana's handshake): matched by their
         // exact shape, with the credentials each provider gives for them.
         .option_layer(unsigned_handshake)
+        // Times the signature and timestamp checks (key fetching included).
+        .option_layer(verify_start)
         // Provider keys named by the request, fetched (503 if they cannot be) so the
         // signature check below only reads the cache.
         .option_layer(fetches_keys.then(|| KeyFetchLayer::new(verifier.clone())))
@@ -197,6 +213,7 @@ pub(crate) fn build_route(
                 metrics.clone(),
             ))
         }))
+        .option_layer(verify_end)
         // Provider control requests, answered only once authentic and fresh.
         .option_layer(signed_handshake)
         // SNS: only the route's topics; subscriptions confirmed when the route allows it.
@@ -207,7 +224,9 @@ pub(crate) fn build_route(
                 .map(|s| SnsControlLayer::new(s, &cfg.name)),
         )
         // Uniqueness, only for authentic and fresh deliveries.
+        .option_layer(dedup_start)
         .option_layer(dedup_layer.clone())
+        .option_layer(dedup_end)
         .service(delivery(cfg, &upstream, shared));
     if cfg.reconcile.is_some() {
         shared.metrics.reconcile.route_series(&cfg.name);
@@ -279,6 +298,7 @@ fn upstream_for(
                 .attest
                 .clone()
                 .map(|keys| Attestor::new(keys, shared.clock.clone())),
+            telemetry: shared.telemetry.clone(),
         },
         metrics.clone(),
     )

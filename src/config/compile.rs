@@ -22,6 +22,7 @@ mod reconcile;
 mod route;
 mod scheme;
 mod sections;
+mod telemetry;
 
 use super::raw::{RawConfig, RawSecret, SecretText, StringOrSecret};
 use super::units::{parse_duration, parse_size};
@@ -377,6 +378,7 @@ impl Compiler {
         let journal = self.journal(&raw.journal);
         let queue = self.queue(&raw.queue);
         let ip_ranges = self.ip_ranges(raw.ip_ranges.as_ref());
+        let telemetry = self.telemetry(raw.telemetry.as_ref());
         let mut routes = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut paths: HashMap<String, usize> = HashMap::new();
@@ -414,6 +416,7 @@ impl Compiler {
             journal,
             queue,
             ip_ranges,
+            telemetry,
             routes,
             warnings: std::mem::take(&mut self.warnings),
         })

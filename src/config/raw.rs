@@ -37,9 +37,19 @@ pub struct RawConfig {
     pub queue: RawQueue,
     /// `[ip_ranges]`.
     pub ip_ranges: Option<RawIpRanges>,
+    /// `[telemetry]`.
+    pub telemetry: Option<RawTelemetry>,
     /// `[[route]]`.
     #[serde(default)]
     pub route: Vec<RawRoute>,
+}
+
+/// `[telemetry]`: `otlp_endpoint = "http://127.0.0.1:4318"`, `service_name`, `export_interval`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTelemetry {
+    pub otlp_endpoint: Option<String>,
+    pub service_name: Option<String>,
+    pub export_interval: Option<String>,
 }
 
 /// `[ip_ranges]`: `refresh = "24h"`, `urls = { github = "https://..." }`.
@@ -533,6 +543,7 @@ pub fn known_keys(parent: &str) -> &'static [&'static str] {
         "route[].reconcile" => fields::<RawReconcile>(),
         "server.attest" | "route[].attest" => fields::<RawAttest>(),
         "ip_ranges" => fields::<RawIpRanges>(),
+        "telemetry" => fields::<RawTelemetry>(),
         "admin.token"
         | "route[].secrets[]"
         | "route[].meta.verify_token"

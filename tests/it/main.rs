@@ -38,4 +38,5 @@ mod reconcile_postgres;
 mod redis;
 mod reload;
 mod tls;
+mod tracing;
 mod upstream_tls;
