@@ -389,7 +389,7 @@ impl Upstream {
         let Some(uri) = self.uri_for(req.uri()) else {
             return respond::rejection(&rid, Rejection::UpstreamError);
         };
-        // A replay carries no trace: its forward starts one.
+        // A replay carries no trace: its forward continues the stored request's, if any.
         let address = || {
             vec![opentelemetry::KeyValue::new(
                 "server.address",
@@ -406,7 +406,7 @@ impl Upstream {
             None => self.telemetry.root(
                 "forward",
                 opentelemetry::trace::SpanKind::Client,
-                None,
+                Some(req.headers()),
                 address,
             ),
         };

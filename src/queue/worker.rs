@@ -227,15 +227,18 @@ async fn attempt(
                 opentelemetry::trace::SpanKind::Internal,
                 Some(&headers),
                 || {
-                    vec![
+                    let mut attributes = vec![
                         opentelemetry::KeyValue::new("hookwall.route", name.to_owned()),
                         opentelemetry::KeyValue::new("hookwall.target", target.to_owned()),
                         opentelemetry::KeyValue::new("hookwall.attempt", i64::from(item.attempts)),
-                        opentelemetry::KeyValue::new(
+                    ];
+                    if let Some(id) = &item.delivery_id {
+                        attributes.push(opentelemetry::KeyValue::new(
                             "hookwall.dedup_id",
-                            item.delivery_id.clone().unwrap_or_default(),
-                        ),
-                    ]
+                            id.clone(),
+                        ));
+                    }
+                    attributes
                 },
             );
             req.extensions_mut().insert(trace.clone());

@@ -337,3 +337,41 @@ async fn without_export_the_traceparent_is_still_passed_on() {
     assert_eq!((t2.len(), s2.len()), (16, 8));
     assert_ne!(hex::encode(t2), "4bf92f3577b34da6a3ce929d0e0e4736");
 }
+
+/// A replay continues the trace the stored request came in.
+#[tokio::test]
+async fn a_replay_continues_the_stored_requests_trace() {
+    let (up, gw) = setup("").await;
+    up.answer(500, std::time::Duration::ZERO);
+    let body = br#"{"id":"evt_r"}"#;
+    let mut headers = signed(body, NOW, "evt-r1");
+    headers.push((
+        "traceparent".into(),
+        "00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+    ));
+    assert_eq!(post(&gw.url("/webhooks/acme"), &headers, body).await.0, 500);
+    up.answer(200, std::time::Duration::ZERO);
+    let mut entry = None;
+    for _ in 0..200 {
+        let list = get(&gw.admin_url("/deliveries?dedup_id=evt-r1"), &[]).await;
+        let v: serde_json::Value = serde_json::from_str(&list.2).unwrap();
+        if let Some(id) = v["deliveries"][0]["id"].as_str() {
+            entry = Some(id.to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let entry = entry.expect("the journal entry");
+    let replay = post(
+        &gw.admin_url(&format!("/deliveries/{entry}/replay")),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(replay.0, 200, "{}", replay.2);
+    let seen = up.seen();
+    let (trace, _) = ids(seen.last().unwrap().headers["traceparent"]
+        .to_str()
+        .unwrap());
+    assert_eq!(hex::encode(trace), "5bf92f3577b34da6a3ce929d0e0e4736");
+}
