@@ -50,6 +50,10 @@ pub struct Config {
     pub journal: JournalConfig,
     /// `[queue]`.
     pub queue: QueueConfig,
+    /// `[ip_ranges]`.
+    pub ip_ranges: IpRangesConfig,
+    /// `[telemetry]`.
+    pub telemetry: TelemetryConfig,
     /// `[[route]]`, in file order.
     pub routes: Vec<Arc<RouteConfig>>,
     /// Things that are valid but probably not what the operator meant.
@@ -60,6 +64,47 @@ impl Config {
     /// The file this config came from.
     pub fn source(&self) -> &Path {
         &self.source
+    }
+}
+
+/// `[telemetry]`: OTLP/HTTP export of spans (CONTRACT §13), off unless an endpoint is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// Where spans are POSTed: `otlp_endpoint` + `/v1/traces`; `None`: no export.
+    pub traces_url: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// How often finished spans are sent.
+    pub export_interval: Duration,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            traces_url: None,
+            service_name: "hookwall".to_owned(),
+            export_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[ip_ranges]`: refreshing the provider lists `allow_ips` names (`"@github"`).
+#[derive(Debug, Clone, Default)]
+pub struct IpRangesConfig {
+    /// How often the published lists are fetched again; `None`: the shipped lists only.
+    pub refresh: Option<Duration>,
+    /// Lists fetched from somewhere other than the provider's published URL.
+    pub urls: Vec<(&'static str, String)>,
+}
+
+impl IpRangesConfig {
+    /// Where list `name` is fetched from: the override, else the provider's URL.
+    pub fn url(&self, name: &str) -> Option<&str> {
+        self.urls
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, u)| u.as_str())
+            .or_else(|| crate::ip_ranges::source(name).map(|s| s.url))
     }
 }
 
@@ -89,6 +134,8 @@ pub struct ServerConfig {
         crate::transport::tls::TlsFiles,
         std::sync::Arc<rustls::sign::CertifiedKey>,
     )>,
+    /// `attest`: the keys every route without its own signs forwarded deliveries with.
+    pub attest: Option<std::sync::Arc<crate::attest::AttestKeys>>,
 }
 
 /// `[admin]`: the operator listener.
@@ -321,8 +368,10 @@ pub struct RouteConfig {
     pub verifier: Verifier,
     /// Timestamp window, when the scheme has a timestamp.
     pub window: Option<Window>,
-    /// Client networks allowed; empty = anyone.
+    /// Client networks allowed; empty (with no `allow_lists`) = anyone.
     pub allow_ips: Vec<IpNet>,
+    /// Provider lists (`"@github"` in `allow_ips`, names without `@`) also allowed.
+    pub allow_lists: Vec<String>,
     /// Optional local rate limit.
     pub rate_limit: Option<RateLimitConfig>,
     /// Dedup settings, `None` when off.
@@ -358,6 +407,9 @@ pub struct RouteConfig {
     pub delivery: Delivery,
     /// `[route.reconcile]`: the provider API polled for deliveries the webhooks missed.
     pub reconcile: Option<Arc<ReconcileConfig>>,
+    /// `attest`: the keys forwarded deliveries are signed with (the route's, else
+    /// `[server]`'s), `None` when hookwall does not attest.
+    pub attest: Option<Arc<crate::attest::AttestKeys>>,
 }
 
 impl RouteConfig {

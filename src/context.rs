@@ -158,6 +158,11 @@ pub(crate) struct DeliveryId(pub Arc<str>);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct UpstreamAccepted;
 
+/// On a gateway-made rejection: what it was judged against, for the log line's `cause`
+/// (never sent to the client).
+#[derive(Debug, Clone)]
+pub(crate) struct RejectionCause(pub String);
+
 /// On a replayed request: the journal entry it replays (`X-Hookwall-Replay-Of`).
 #[derive(Debug, Clone)]
 pub(crate) struct ReplayOf(pub String);

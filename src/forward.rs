@@ -8,7 +8,9 @@
 //! `X-Hookwall-Verified` and, when dedup is on, `X-Hookwall-Delivery-Id`; in shadow mode
 //! `X-Hookwall-Would-Reject: <reason>` (and no `X-Hookwall-Verified` for a request whose
 //! signature or timestamp failed). Client-sent `X-Hookwall-*` headers are dropped so a
-//! client can't impersonate the gateway.
+//! client can't impersonate the gateway. With `attest` (see `attest.rs`), the Standard
+//! Webhooks headers hookwall signs are added here too, the one place every forwarded,
+//! replayed and queued request passes.
 //!
 //! Failures: cannot connect (including a connect timeout) → `502 upstream_unreachable`;
 //! connection lost after sending or an invalid answer → `502 upstream_error`; no complete
@@ -27,6 +29,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tower::Service;
 
+use crate::attest::{Attestor, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 use crate::context::{
     Attempt, DeliveryId, Outcome, ReplayOf, RequestContext, UpstreamAccepted, UpstreamFailure,
     VerifiedBy,
@@ -35,6 +38,7 @@ use crate::error::Rejection;
 use crate::layers::request_id;
 use crate::metrics::RouteMetrics;
 use crate::respond::{self, AnswerBody, HttpResponse};
+use crate::telemetry::{Telemetry, Trace, TRACEPARENT};
 use crate::transport::workers;
 
 mod client_headers;
@@ -60,6 +64,23 @@ const X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookwall-d
 const X_HOOKWALL_REPLAY_OF: HeaderName = HeaderName::from_static("x-hookwall-replay-of");
 const X_HOOKWALL_ATTEMPT: HeaderName = HeaderName::from_static("x-hookwall-attempt");
 const X_HOOKWALL_WOULD_REJECT: HeaderName = HeaderName::from_static("x-hookwall-would-reject");
+
+/// A Standard Webhooks provider's own headers, which hookwall's attestation replaces: the
+/// provider's go upstream under these names instead, so nothing it sent is lost.
+const PROVIDER_WEBHOOK_HEADERS: [(HeaderName, HeaderName); 3] = [
+    (
+        WEBHOOK_ID,
+        HeaderName::from_static("x-hookwall-provider-webhook-id"),
+    ),
+    (
+        WEBHOOK_TIMESTAMP,
+        HeaderName::from_static("x-hookwall-provider-webhook-timestamp"),
+    ),
+    (
+        WEBHOOK_SIGNATURE,
+        HeaderName::from_static("x-hookwall-provider-webhook-signature"),
+    ),
+];
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -93,6 +114,27 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove("proxy-connection");
+}
+
+/// Sets hookwall's Standard Webhooks headers, moving a provider's own out of their way.
+fn attest(h: &mut HeaderMap, attestor: &Attestor, id: &str, body: &[u8]) {
+    for (name, moved) in &PROVIDER_WEBHOOK_HEADERS {
+        let values: Vec<HeaderValue> = h.get_all(name).iter().cloned().collect();
+        h.remove(name);
+        for v in values {
+            h.append(moved.clone(), v);
+        }
+    }
+    let signed = attestor.attest(id, body);
+    // The id was checked to be a valid header value; the others are ASCII digits and base64.
+    if let (Ok(id), Ok(sig)) = (
+        HeaderValue::from_str(&signed.id),
+        HeaderValue::from_str(&signed.signature),
+    ) {
+        h.insert(WEBHOOK_ID, id);
+        h.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(signed.timestamp));
+        h.insert(WEBHOOK_SIGNATURE, sig);
+    }
 }
 
 /// `path?query` as a request target in origin form.
@@ -189,6 +231,8 @@ pub(crate) struct Upstream {
     verified: HeaderValue,
     strip: Vec<HeaderName>,
     add: Vec<(HeaderName, HeaderValue)>,
+    attest: Option<Attestor>,
+    telemetry: Arc<Telemetry>,
     timeout: Duration,
     metrics: Arc<RouteMetrics>,
 }
@@ -210,6 +254,10 @@ pub(crate) struct UpstreamSettings<'a> {
     pub timeout: Duration,
     /// TLS client settings, for an `https://` upstream.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Signs what is sent with Standard Webhooks headers (`attest`).
+    pub attest: Option<Attestor>,
+    /// The span exporter, for the `forward` span.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl Upstream {
@@ -249,6 +297,8 @@ impl Upstream {
             verified: HeaderValue::from_str(s.provider).ok()?,
             strip: s.strip,
             add: s.add,
+            attest: s.attest,
+            telemetry: s.telemetry,
             timeout: s.timeout,
             metrics,
         };
@@ -277,12 +327,14 @@ impl Upstream {
         let delivery = req.extensions().get::<DeliveryId>().cloned();
         let replay_of = req.extensions().get::<ReplayOf>().cloned();
         let attempt = req.extensions().get::<Attempt>().copied();
+        let traceparent = req.extensions().get::<Trace>().and_then(Trace::traceparent);
         let verified = req
             .extensions()
             .get::<VerifiedBy>()
             .and_then(|v| HeaderValue::from_str(&v.0).ok())
             .unwrap_or_else(|| self.verified.clone());
-        let len = req.body().len();
+        let body = req.body().clone();
+        let len = body.len();
         // HTTP/2 carries the host as the URI's authority, not a Host header.
         let authority = req
             .uri()
@@ -322,11 +374,12 @@ impl Upstream {
                 HeaderValue::from_static(why.reason()),
             );
         }
-        if record.is_none_or(|r| r.unverified.get().is_none()) {
+        let authentic = record.is_none_or(|r| r.unverified.get().is_none());
+        if authentic {
             h.insert(X_HOOKWALL_VERIFIED, verified);
         }
-        if let Some(DeliveryId(id)) = delivery {
-            if let Ok(v) = HeaderValue::from_str(&id) {
+        if let Some(DeliveryId(id)) = &delivery {
+            if let Ok(v) = HeaderValue::from_str(id) {
                 h.insert(X_HOOKWALL_DELIVERY_ID, v);
             }
         }
@@ -338,8 +391,25 @@ impl Upstream {
         if let Some(Attempt(n)) = attempt {
             h.insert(X_HOOKWALL_ATTEMPT, HeaderValue::from(n));
         }
+        // The upstream's request is a hop of the same trace: its parent is `forward`.
+        if let Some(tp) = traceparent {
+            h.insert(TRACEPARENT, tp);
+        }
         for (name, value) in &self.add {
             h.insert(name.clone(), value.clone());
+        }
+        // Attesting says hookwall verified it: never for what shadow mode let through
+        // unverified.
+        if let Some(attestor) = self.attest.as_ref().filter(|_| authentic) {
+            // The id the app sees is the one the journal and dedup know this delivery by.
+            let id = delivery
+                .as_ref()
+                .map(|d| &*d.0)
+                .filter(|id| HeaderValue::from_str(id).is_ok())
+                .or(ctx.as_ref().map(|c| &*c.request_id));
+            if let Some(id) = id {
+                attest(h, attestor, id, &body);
+            }
         }
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
@@ -353,6 +423,28 @@ impl Upstream {
         let Some(uri) = self.uri_for(req.uri()) else {
             return respond::rejection(&rid, Rejection::UpstreamError);
         };
+        // A replay carries no trace: its forward continues the stored request's, if any.
+        let address = || {
+            vec![opentelemetry::KeyValue::new(
+                "server.address",
+                self.address.clone(),
+            )]
+        };
+        let span = match req.extensions().get::<Trace>() {
+            Some(parent) => self.telemetry.child(
+                parent,
+                "forward",
+                opentelemetry::trace::SpanKind::Client,
+                address,
+            ),
+            None => self.telemetry.root(
+                "forward",
+                opentelemetry::trace::SpanKind::Client,
+                Some(req.headers()),
+                address,
+            ),
+        };
+        req.extensions_mut().insert(span.clone());
         self.headers_for(&mut req);
         let (mut parts, body) = req.into_parts();
         // The answer goes back in the client's protocol version, whatever the upstream's.
@@ -425,6 +517,7 @@ impl Upstream {
         if accepted {
             resp.extensions_mut().insert(UpstreamAccepted);
         }
+        span.end_with(&resp);
         resp
     }
 }

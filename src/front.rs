@@ -18,7 +18,9 @@ use tower::ServiceExt;
 
 use crate::access_log::Entry;
 use crate::client_ip::{canonical, client_ip, is_in};
-use crate::context::{DeliveryId, Outcome, RequestContext, RequestRecord, UpstreamFailure};
+use crate::context::{
+    DeliveryId, Outcome, RejectionCause, RequestContext, RequestRecord, UpstreamFailure,
+};
 use crate::error::Rejection;
 use crate::gateway::Gateway;
 use crate::gateway::Live;
@@ -86,7 +88,12 @@ impl Gateway {
                 https,
                 record: record.clone(),
             });
+            let trace = self.shared.telemetry.receive(req.headers(), || {
+                crate::telemetry::receive_attributes(name, &req, &request_id)
+            });
+            req.extensions_mut().insert(trace.clone());
             let Ok(resp) = route.service.clone().oneshot(req).await;
+            trace.end_with(&resp);
             resp
         } else {
             respond::rejection(&request_id, Rejection::Overloaded)
@@ -147,7 +154,12 @@ impl Gateway {
             cause: resp
                 .extensions()
                 .get::<UpstreamFailure>()
-                .map(|f| f.0.as_str()),
+                .map(|f| f.0.as_str())
+                .or_else(|| {
+                    resp.extensions()
+                        .get::<RejectionCause>()
+                        .map(|c| c.0.as_str())
+                }),
         });
     }
 }

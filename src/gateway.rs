@@ -96,6 +96,13 @@ impl Gateway {
             metrics: Arc::new(Metrics::default()),
             clock,
             queue: QueueSlot::default(),
+            ip_ranges: Default::default(),
+            telemetry: Arc::new(
+                crate::telemetry::Telemetry::start(&config.telemetry).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "spans are not exported");
+                    Default::default()
+                }),
+            ),
         };
         let tls = match &config.server.tls {
             Some((_, key)) => Some(Termination::new(key.clone())?),
@@ -216,6 +223,13 @@ impl Gateway {
                 false
             }
         }
+    }
+
+    /// Starts refreshing the provider IP lists routes name (`[ip_ranges] refresh`), on the
+    /// calling runtime, until `stop`. Without `refresh` the task only watches for a reload
+    /// that sets it.
+    pub fn start_ip_ranges(self: &Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
+        tokio::spawn(crate::ip_ranges::refresh::run(self.clone(), stop));
     }
 
     /// Reconcile's runtime, once started.

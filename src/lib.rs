@@ -31,6 +31,7 @@
 
 pub(crate) mod access_log;
 pub mod admin;
+pub mod attest;
 pub mod cli;
 pub mod client_ip;
 pub mod clock;
@@ -44,6 +45,7 @@ pub mod events;
 pub(crate) mod forward;
 pub(crate) mod front;
 pub mod gateway;
+pub mod ip_ranges;
 pub(crate) mod journal;
 pub mod layers;
 pub mod metrics;
@@ -57,5 +59,6 @@ pub mod secret;
 pub(crate) mod shedding;
 pub(crate) mod stack;
 pub mod storage;
+pub mod telemetry;
 pub mod transport;
 pub mod verify;

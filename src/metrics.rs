@@ -13,10 +13,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+pub mod ip_ranges;
 pub mod journal;
 pub mod queue;
 pub mod reconcile;
 
+pub use ip_ranges::IpRangeMetrics;
 pub use journal::JournalMetrics;
 pub use queue::QueueMetrics;
 pub use reconcile::ReconcileMetrics;
@@ -102,6 +104,8 @@ pub struct Metrics {
     pub queue: QueueMetrics,
     /// Reconcile's families.
     pub reconcile: ReconcileMetrics,
+    /// The provider IP lists' families.
+    pub ip_ranges: IpRangeMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -214,6 +218,7 @@ impl Default for Metrics {
         let journal = JournalMetrics::register(&mut registry);
         let queue = QueueMetrics::register(&mut registry);
         let reconcile = ReconcileMetrics::register(&mut registry);
+        let ip_ranges = IpRangeMetrics::register(&mut registry);
         for result in ["ok", "error"] {
             drop(
                 config_reloads
@@ -239,6 +244,7 @@ impl Default for Metrics {
             journal,
             queue,
             reconcile,
+            ip_ranges,
         }
     }
 }

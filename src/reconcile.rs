@@ -294,6 +294,18 @@ impl Gateway {
             .filter(|s| s.source == source)
             .map(|s| s.position)
             .unwrap_or_default();
+        // The root of the run's trace; each polled event's forward is a child.
+        let trace = self.shared.telemetry.root(
+            "reconcile run",
+            opentelemetry::trace::SpanKind::Internal,
+            None,
+            || {
+                vec![
+                    opentelemetry::KeyValue::new("hookwall.route", route.to_owned()),
+                    opentelemetry::KeyValue::new("hookwall.source", source),
+                ]
+            },
+        );
         let outcome = match api_for(&reconciler.client, &config) {
             Err(e) => Err(RunError::Delivery(e)),
             Ok(api) => {
@@ -313,6 +325,7 @@ impl Gateway {
                         live: &live,
                         route: &found,
                         verified_by: format!("reconcile:{source}").into(),
+                        trace: trace.clone(),
                     },
                     listed: 0,
                     recovered: 0,
@@ -364,6 +377,18 @@ impl Gateway {
         let _ = storage
             .release_reconcile_lease(route, &reconciler.holder)
             .await;
+        trace.set(vec![
+            opentelemetry::KeyValue::new("hookwall.result", label),
+            opentelemetry::KeyValue::new(
+                "hookwall.listed",
+                i64::try_from(listed).unwrap_or(i64::MAX),
+            ),
+            opentelemetry::KeyValue::new(
+                "hookwall.recovered",
+                i64::try_from(recovered).unwrap_or(i64::MAX),
+            ),
+        ]);
+        trace.end(error.is_some().then_some("reconcile run failed"));
         let metrics = &self.metrics().reconcile;
         metrics.ran(route, label, recovered);
         if let Some(newest) = newest {

@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use tower::util::{BoxCloneSyncService, Either, MapRequestLayer};
 use tower::ServiceBuilder;
 
+use crate::attest::Attestor;
 use crate::clock::Clock;
 use crate::config::{DedupConfig, RateLimitConfig, ReconcileSource, RouteConfig};
 use crate::context::Shadow;
@@ -30,6 +31,7 @@ use crate::metrics::{Metrics, RouteMetrics};
 use crate::queue::accept::Accept;
 use crate::queue::QueueSlot;
 use crate::respond::HttpResponse;
+use crate::telemetry::layer::{SpanEndLayer, SpanStartLayer};
 use crate::verify::presets::HandshakeKind;
 
 /// A route's whole stack, type-erased at the route boundary.
@@ -48,6 +50,10 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// The delivery queue, for buffered routes (set once storage is attached).
     pub(crate) queue: QueueSlot,
+    /// The provider IP lists `allow_ips` may name (one set per process, kept over reloads).
+    pub ip_ranges: Arc<crate::ip_ranges::IpRanges>,
+    /// The span exporter (spans are made only while it exports).
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// A built route.
@@ -101,6 +107,7 @@ pub(crate) fn build_route(
         cfg,
         &cfg.upstream,
         cfg.upstream_tls.clone(),
+        shared,
         &metrics,
     )?);
     let targets = match cfg.delivery.buffered() {
@@ -109,7 +116,7 @@ pub(crate) fn build_route(
             .targets
             .iter()
             .map(|t| {
-                let up = upstream_for(cfg, &t.upstream, t.upstream_tls.clone(), &metrics)?;
+                let up = upstream_for(cfg, &t.upstream, t.upstream_tls.clone(), shared, &metrics)?;
                 shared.metrics.queue.target_series(&cfg.name, &t.name);
                 Ok((t.name.clone(), Arc::new(up)))
             })
@@ -152,6 +159,17 @@ pub(crate) fn build_route(
             )
         });
     let fetches_keys = verifier.schemes.iter().any(|k| k.scheme.fetches_keys());
+    // The `verify` and `dedup` spans, only while spans are exported.
+    let span = |name| {
+        shared.telemetry.exporting().then(|| {
+            (
+                SpanStartLayer::new(shared.telemetry.clone(), name),
+                SpanEndLayer,
+            )
+        })
+    };
+    let (verify_start, verify_end) = span("verify").unzip();
+    let (dedup_start, dedup_end) = span("dedup").filter(|_| dedup_layer.is_some()).unzip();
     let (unsigned_handshake, signed_handshake) = match handshake {
         Some((kind, layer)) if ProviderHandshake::before_signature(kind) => (Some(layer), None),
         Some((_, layer)) => (None, Some(layer)),
@@ -175,8 +193,14 @@ pub(crate) fn build_route(
         .option_layer(shadow)
         // Header-only and cheapest: a disallowed client costs one lookup.
         .option_layer(
-            (!cfg.allow_ips.is_empty())
-                .then(|| IpAllowLayer::new(AllowedNets::new(cfg.allow_ips.clone()))),
+            (!cfg.allow_ips.is_empty() || !cfg.allow_lists.is_empty()).then(|| {
+                let lists = cfg
+                    .allow_lists
+                    .iter()
+                    .filter_map(|name| shared.ip_ranges.list(name))
+                    .collect();
+                IpAllowLayer::new(AllowedNets::with_lists(cfg.allow_ips.clone(), lists))
+            }),
         )
         // Before the body read, so a flood costs no buffering.
         .option_layer(
@@ -190,6 +214,8 @@ pub(crate) fn build_route(
         // Dropbox's, Okta's and Graph's challenges, Asana's handshake): matched by their
         // exact shape, with the credentials each provider gives for them.
         .option_layer(unsigned_handshake)
+        // Times the signature and timestamp checks (key fetching included).
+        .option_layer(verify_start)
         // Provider keys named by the request, fetched (503 if they cannot be) so the
         // signature check below only reads the cache.
         .option_layer(fetches_keys.then(|| KeyFetchLayer::new(verifier.clone())))
@@ -207,6 +233,7 @@ pub(crate) fn build_route(
                 metrics.clone(),
             ))
         }))
+        .option_layer(verify_end)
         // Provider control requests, answered only once authentic and fresh.
         .option_layer(signed_handshake)
         // SNS: only the route's topics; subscriptions confirmed when the route allows it.
@@ -217,7 +244,9 @@ pub(crate) fn build_route(
                 .map(|s| SnsControlLayer::new(s, &cfg.name)),
         )
         // Uniqueness, only for authentic and fresh deliveries.
+        .option_layer(dedup_start)
         .option_layer(dedup_layer.clone())
+        .option_layer(dedup_end)
         // Unwanted events, once their id is reserved: answered 200 and committed.
         .option_layer(events.clone())
         .service(delivery(cfg, &upstream, shared));
@@ -272,6 +301,7 @@ fn upstream_for(
     cfg: &RouteConfig,
     url: &http::Uri,
     tls: Option<Arc<rustls::ClientConfig>>,
+    shared: &Shared,
     metrics: &Arc<RouteMetrics>,
 ) -> Result<Upstream, BuildError> {
     Upstream::new(
@@ -287,6 +317,11 @@ fn upstream_for(
             add: cfg.forward_headers.add.clone(),
             timeout: cfg.timeout,
             tls,
+            attest: cfg
+                .attest
+                .clone()
+                .map(|keys| Attestor::new(keys, shared.clock.clone())),
+            telemetry: shared.telemetry.clone(),
         },
         metrics.clone(),
     )
@@ -299,7 +334,7 @@ fn upstream_for(
 /// Names of the checks a route runs, in order (for `check` and `/routes`).
 pub(crate) fn checks(cfg: &RouteConfig) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if !cfg.allow_ips.is_empty() {
+    if !cfg.allow_ips.is_empty() || !cfg.allow_lists.is_empty() {
         out.push("ip_allow");
     }
     if cfg.rate_limit.is_some() {

@@ -59,7 +59,12 @@ fn route_json(cfg: &RouteConfig) -> serde_json::Value {
         "provider": cfg.provider,
         "upstream": cfg.upstream.to_string(),
         "checks": checks(cfg),
-        "allow_ips": cfg.allow_ips.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "allow_ips": cfg
+            .allow_lists
+            .iter()
+            .map(|l| format!("@{l}"))
+            .chain(cfg.allow_ips.iter().map(|n| n.to_string()))
+            .collect::<Vec<_>>(),
         "rate_limit": rate_limit,
         "dedup": dedup,
         "tolerance": cfg.window.map(|w| duration(w.past)),
@@ -71,6 +76,8 @@ fn route_json(cfg: &RouteConfig) -> serde_json::Value {
         "event": cfg.event.as_ref().map(ToString::to_string),
         "events": cfg.events,
         "enforce": cfg.enforce,
+        // How many keys sign forwarded deliveries (2 during a rotation); never the keys.
+        "attest": cfg.attest.as_ref().map(|k| json!({ "keys": k.len() })),
     })
 }
 

@@ -75,6 +75,7 @@ pub(super) async fn run(path: &Path) -> ExitCode {
     });
     gateway.start_queue(stop_rx.clone()).await;
     gateway.start_reconcile(stop_rx.clone()).await;
+    gateway.start_ip_ranges(stop_rx.clone());
     tokio::spawn(crate::journal::retention::run(
         gateway.clone(),
         storage.clone(),
@@ -95,12 +96,17 @@ pub(super) async fn run(path: &Path) -> ExitCode {
             gateway.drain_queue(grace).await;
         })
     };
+    let telemetry = gateway.shared.telemetry.clone();
     crate::transport::run(proxy, gateway, stopped(stop_rx)).await;
     let _ = queue_drained.await;
     let _ = drained.send(());
     let _ = admin_task.await;
     // The entries of the last requests, written before exiting.
     let _ = journal.await;
+    // The last spans, sent before exiting (the SDK's flush blocks).
+    let _ =
+        tokio::task::spawn_blocking(move || telemetry.shutdown(std::time::Duration::from_secs(5)))
+            .await;
     tracing::info!("hookwall stopped");
     ExitCode::SUCCESS
 }

@@ -13,13 +13,16 @@ use std::time::Duration;
 use http::HeaderName;
 use ipnet::IpNet;
 
+mod attest;
 mod delivery;
+mod ip_ranges;
 mod parse;
 mod provider;
 mod reconcile;
 mod route;
 mod scheme;
 mod sections;
+mod telemetry;
 
 use super::raw::{RawConfig, RawSecret, SecretText, StringOrSecret};
 use super::units::{parse_duration, parse_size};
@@ -269,19 +272,26 @@ impl Compiler {
     fn cidrs(&mut self, path: &str, raw: Option<&[String]>) -> Vec<IpNet> {
         let mut out = Vec::new();
         for (i, s) in raw.unwrap_or_default().iter().enumerate() {
-            let parsed = s.parse::<IpNet>().or_else(|_| {
-                // A bare address means that one host.
-                s.parse::<std::net::IpAddr>().map(IpNet::from)
-            });
-            match parsed {
-                Ok(net) => out.push(net.trunc()),
-                Err(_) => self.error(
-                    &format!("{path}[{i}]"),
-                    format!("invalid CIDR {s:?}; write e.g. \"10.0.0.0/8\" or \"2600:1f16::/32\""),
-                ),
-            }
+            out.extend(self.cidr(&format!("{path}[{i}]"), s));
         }
         out
+    }
+
+    /// One CIDR, or a bare address meaning that one host.
+    fn cidr(&mut self, path: &str, s: &str) -> Option<IpNet> {
+        let parsed = s
+            .parse::<IpNet>()
+            .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from));
+        match parsed {
+            Ok(net) => Some(net.trunc()),
+            Err(_) => {
+                self.error(
+                    path,
+                    format!("invalid CIDR {s:?}; write e.g. \"10.0.0.0/8\" or \"2600:1f16::/32\""),
+                );
+                None
+            }
+        }
     }
 
     fn secret(&mut self, path: &str, raw: &RawSecret) -> Option<Secret> {
@@ -367,6 +377,8 @@ impl Compiler {
         let storage = self.storage(&raw.storage);
         let journal = self.journal(&raw.journal);
         let queue = self.queue(&raw.queue);
+        let ip_ranges = self.ip_ranges(raw.ip_ranges.as_ref());
+        let telemetry = self.telemetry(raw.telemetry.as_ref());
         let mut routes = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut paths: HashMap<String, usize> = HashMap::new();
@@ -403,6 +415,8 @@ impl Compiler {
             storage,
             journal,
             queue,
+            ip_ranges,
+            telemetry,
             routes,
             warnings: std::mem::take(&mut self.warnings),
         })

@@ -35,9 +35,28 @@ pub struct RawConfig {
     /// `[queue]`.
     #[serde(default)]
     pub queue: RawQueue,
+    /// `[ip_ranges]`.
+    pub ip_ranges: Option<RawIpRanges>,
+    /// `[telemetry]`.
+    pub telemetry: Option<RawTelemetry>,
     /// `[[route]]`.
     #[serde(default)]
     pub route: Vec<RawRoute>,
+}
+
+/// `[telemetry]`: `otlp_endpoint = "http://127.0.0.1:4318"`, `service_name`, `export_interval`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTelemetry {
+    pub otlp_endpoint: Option<String>,
+    pub service_name: Option<String>,
+    pub export_interval: Option<String>,
+}
+
+/// `[ip_ranges]`: `refresh = "24h"`, `urls = { github = "https://..." }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawIpRanges {
+    pub refresh: Option<String>,
+    pub urls: Option<BTreeMap<String, String>>,
 }
 
 /// `[server]`.
@@ -53,6 +72,14 @@ pub struct RawServer {
     pub trusted_proxies: Option<Vec<String>>,
     pub shutdown_grace: Option<String>,
     pub tls: Option<RawTls>,
+    pub attest: Option<RawAttest>,
+}
+
+/// `attest = { secret = { env = "HOOKWALL_ATTEST_KEY" }, previous = [{ env = "..." }] }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAttest {
+    pub secret: Option<StringOrSecret>,
+    pub previous: Option<Vec<StringOrSecret>>,
 }
 
 /// `tls = { cert = "...", key = "..." }`.
@@ -201,6 +228,7 @@ pub struct RawRoute {
     pub plaid: Option<RawPlaid>,
     pub fetch_tls: Option<RawFetchTls>,
     pub reconcile: Option<RawReconcile>,
+    pub attest: Option<RawAttest>,
 }
 
 /// `[route.reconcile]`: polling the provider's API for missed deliveries.
@@ -516,12 +544,19 @@ pub fn known_keys(parent: &str) -> &'static [&'static str] {
         "route[].plaid" => fields::<RawPlaid>(),
         "route[].fetch_tls" => fields::<RawFetchTls>(),
         "route[].reconcile" => fields::<RawReconcile>(),
+        "server.attest" | "route[].attest" => fields::<RawAttest>(),
+        "ip_ranges" => fields::<RawIpRanges>(),
+        "telemetry" => fields::<RawTelemetry>(),
         "admin.token"
         | "route[].secrets[]"
         | "route[].meta.verify_token"
         | "route[].plaid.client_id"
         | "route[].plaid.secret"
-        | "route[].reconcile.credentials" => fields::<SecretFields>(),
+        | "route[].reconcile.credentials"
+        | "server.attest.secret"
+        | "server.attest.previous[]"
+        | "route[].attest.secret"
+        | "route[].attest.previous[]" => fields::<SecretFields>(),
         _ => &[],
     }
 }

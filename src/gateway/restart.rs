@@ -110,6 +110,19 @@ pub fn changes(running: &Config, new: &Config) -> Vec<RestartRequired> {
             });
         }
     }
+    // The exporter is built once, at start.
+    let telemetry = |c: &Config| {
+        let t = &c.telemetry;
+        match &t.traces_url {
+            None => "off".to_owned(),
+            Some(url) => format!(
+                "{url} as {} every {}",
+                t.service_name,
+                humantime::format_duration(t.export_interval)
+            ),
+        }
+    };
+    differ(&mut out, "telemetry", telemetry(running), telemetry(new));
     if matches!(new.dedup.store, StoreKind::Memory) {
         differ(
             &mut out,
@@ -166,6 +179,27 @@ mod tests {
             &config("[server]\nlisten = \"127.0.0.1:8080\"\n[dedup]\nmax_entries = 10"),
         );
         assert_eq!(smaller[0].setting, "dedup.max_entries");
+    }
+
+    #[test]
+    fn span_export_changes_need_a_restart_ip_range_refresh_does_not() {
+        let running = config("[server]\nlisten = \"127.0.0.1:8080\"");
+        let exporting = config(
+            "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n[server]\nlisten = \"127.0.0.1:8080\"",
+        );
+        let turned_on = changes(&running, &exporting);
+        assert_eq!(turned_on.len(), 1);
+        assert_eq!(turned_on[0].setting, "telemetry");
+        assert!(
+            turned_on[0]
+                .to_string()
+                .contains("http://127.0.0.1:4318/v1/traces"),
+            "{}",
+            turned_on[0]
+        );
+        let refreshing =
+            config("[ip_ranges]\nrefresh = \"1h\"\n[server]\nlisten = \"127.0.0.1:8080\"");
+        assert!(changes(&running, &refreshing).is_empty());
     }
 
     #[test]

@@ -127,11 +127,20 @@ pub(crate) const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
+/// Where a client may speak plain HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlainHttp {
+    Refused,
+    LoopbackOnly,
+    /// The OTLP exporter: collectors commonly listen on plain http inside a network.
+    Anywhere,
+}
+
 /// A pooled HTTPS-only client (plain HTTP to loopback only where built to allow it).
 #[derive(Clone)]
 pub(crate) struct HttpClient {
     client: Client<Connector, Full<Bytes>>,
-    loopback_http: bool,
+    plain: PlainHttp,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -143,17 +152,23 @@ impl std::fmt::Debug for HttpClient {
 impl HttpClient {
     /// A client trusting what `tls` trusts.
     pub(crate) fn new(tls: Arc<ClientConfig>) -> Self {
-        Self::build(tls, false)
+        Self::build(tls, PlainHttp::Refused)
     }
 
     /// A client that also speaks plain HTTP to loopback addresses: provider APIs whose
     /// `api_base` a test (or a local proxy) points at 127.0.0.1. Any other `http://` URL
     /// is still refused before connecting.
     pub(crate) fn allowing_loopback_http(tls: Arc<ClientConfig>) -> Self {
-        Self::build(tls, true)
+        Self::build(tls, PlainHttp::LoopbackOnly)
     }
 
-    fn build(tls: Arc<ClientConfig>, loopback_http: bool) -> Self {
+    /// A client for a URL the operator wrote as `http://` on purpose (the OTLP collector's
+    /// `otlp_endpoint`): plain HTTP to any host, https as usual.
+    pub(crate) fn allowing_http(tls: Arc<ClientConfig>) -> Self {
+        Self::build(tls, PlainHttp::Anywhere)
+    }
+
+    fn build(tls: Arc<ClientConfig>, plain: PlainHttp) -> Self {
         let mut http = HttpConnector::new();
         // The https connector checks the scheme; the inner one must let https through.
         http.enforce_http(false);
@@ -162,7 +177,7 @@ impl HttpClient {
         let mut tls = (*tls).clone();
         tls.alpn_protocols.clear();
         let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
-        let builder = if loopback_http {
+        let builder = if plain != PlainHttp::Refused {
             // The scheme is checked again per call in `send`.
             builder.https_or_http()
         } else {
@@ -173,17 +188,18 @@ impl HttpClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(2)
             .build(connector);
-        HttpClient {
-            client,
-            loopback_http,
-        }
+        HttpClient { client, plain }
     }
 
     /// Runs `call`: the answer (any status) with its body, or why there is none.
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Fetched, FetchError> {
         let uri: Uri = call.url.parse().map_err(|_| FetchError::NotHttps)?;
-        let allowed =
-            uri.scheme_str() == Some("https") || (self.loopback_http && is_loopback_http(&uri));
+        let allowed = uri.scheme_str() == Some("https")
+            || match self.plain {
+                PlainHttp::Refused => false,
+                PlainHttp::LoopbackOnly => is_loopback_http(&uri),
+                PlainHttp::Anywhere => uri.scheme_str() == Some("http"),
+            };
         if !allowed || uri.authority().is_none() {
             return Err(FetchError::NotHttps);
         }

@@ -233,9 +233,31 @@ async fn attempt(
     let (name, target) = (route.config.name.as_str(), item.target.as_str());
     let started = SystemTime::now();
     let (result, outcome, status, headers) = match rebuild(&item) {
-        Some(req) => {
+        Some(mut req) => {
             let headers = req.headers().clone();
+            // Each attempt is a root span, in the trace the provider's request started.
+            let trace = gateway.shared.telemetry.root(
+                "queue attempt",
+                opentelemetry::trace::SpanKind::Internal,
+                Some(&headers),
+                || {
+                    let mut attributes = vec![
+                        opentelemetry::KeyValue::new("hookwall.route", name.to_owned()),
+                        opentelemetry::KeyValue::new("hookwall.target", target.to_owned()),
+                        opentelemetry::KeyValue::new("hookwall.attempt", i64::from(item.attempts)),
+                    ];
+                    if let Some(id) = &item.delivery_id {
+                        attributes.push(opentelemetry::KeyValue::new(
+                            "hookwall.dedup_id",
+                            id.clone(),
+                        ));
+                    }
+                    attributes
+                },
+            );
+            req.extensions_mut().insert(trace.clone());
             let resp = upstream.send(req).await;
+            trace.end_with(&resp);
             let outcome = respond::outcome_of(&resp);
             let result = match outcome {
                 Outcome::Forwarded(s) => AttemptResult::Status(

@@ -50,6 +50,8 @@ pub(crate) struct Feeder<'a> {
     pub route: &'a Arc<Route>,
     /// `reconcile:<source>`.
     pub verified_by: Arc<str>,
+    /// The run's trace: polled events are forwarded under it.
+    pub trace: crate::telemetry::Trace,
 }
 
 /// The peer a polled event is said to come from: hookwall itself.
@@ -89,6 +91,7 @@ impl Feeder<'_> {
         });
         ext.insert(VerifiedBy(self.verified_by.clone()));
         ext.insert(PolledId(event.id.as_str().into()));
+        ext.insert(self.trace.clone());
         let received_at = SystemTime::now();
         let Ok(resp) = service.oneshot(req).await;
         let outcome = respond::outcome_of(&resp);

@@ -329,6 +329,7 @@ impl TestGateway {
         let journal = gateway.attach_storage(storage.clone(), wait(rx.clone()));
         gateway.start_queue(rx.clone()).await;
         gateway.start_reconcile(rx.clone()).await;
+        gateway.start_ip_ranges(rx.clone());
         tokio::spawn(hookwall::admin::run(
             admin,
             gateway.clone(),

@@ -164,7 +164,8 @@ impl Compiler {
             );
         }
         let window = self.window(at, r, defaults.window);
-        let allow_ips = self.cidrs(&format!("{at}.allow_ips"), r.allow_ips.as_deref());
+        let (allow_ips, allow_lists) =
+            self.allow_ips(&format!("{at}.allow_ips"), r.allow_ips.as_deref());
         let rate_limit = self.rate_limit(at, r, &dedup_cfg.store);
         let dedup = self.route_dedup(at, r, &provider, defaults.dedup);
         let timeout = self.nonzero_duration(
@@ -211,6 +212,11 @@ impl Compiler {
             ));
         }
         let reconcile = self.reconcile(at, r, &provider, dedup.as_ref());
+        // A route's own `attest` replaces `[server]`'s.
+        let attest = match &r.attest {
+            Some(a) => self.attest(&format!("{at}.attest"), a),
+            None => server.attest.clone(),
+        };
         // What sync paths (replays) send to: the route's upstream, or its first target.
         let upstream = upstream.or_else(|| {
             delivery
@@ -232,6 +238,7 @@ impl Compiler {
             provider,
             window,
             allow_ips,
+            allow_lists,
             rate_limit,
             dedup,
             timeout,
@@ -254,6 +261,7 @@ impl Compiler {
             enforce: r.enforce.unwrap_or(true),
             delivery,
             reconcile,
+            attest,
         })
     }
 

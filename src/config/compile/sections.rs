@@ -70,6 +70,10 @@ impl Compiler {
                 defaults::SHUTDOWN_GRACE,
             ),
             tls,
+            attest: raw
+                .attest
+                .as_ref()
+                .and_then(|a| self.attest("server.attest", a)),
         }
     }
 
