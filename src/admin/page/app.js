@@ -274,7 +274,11 @@ function renderOverview() {
   );
 
   const names = (routeTable?.routes || []).map((r) => r.name);
-  for (const name of Object.keys(newest.routes)) if (!names.includes(name)) names.push(name);
+  // Unmatched paths get a card once something was sent to one.
+  for (const [name, r] of Object.entries(newest.routes)) {
+    const seen = Object.values(r.outcomes).some((n) => n > 0);
+    if (!names.includes(name) && (name !== '_unknown' || seen)) names.push(name);
+  }
   const container = $('#route-cards');
   for (const name of names) {
     if (!cards.has(name)) {
@@ -293,7 +297,9 @@ function buildCard(name) {
     const rate = el('span', { class: 'rate', 'data-rate': key });
     return { key, nodes: [el('dt', { text: label }), value, el('dd', { class: 'rate-cell' }, rate)], value, rate };
   };
-  const counters = [counter('forwarded', 'Forwarded'), counter('queued', 'Queued'), counter('duplicate', 'Duplicate'), counter('rejected', 'Rejected')];
+  const buffered = info && info.delivery !== 'sync';
+  const counters = [counter('forwarded', 'Forwarded'), buffered ? counter('queued', 'Queued') : null,
+    counter('duplicate', 'Duplicate'), counter('rejected', 'Rejected')].filter(Boolean);
   const spark = el('svg', { class: 'spark', viewBox: '0 0 240 44', preserveAspectRatio: 'none', role: 'img', 'aria-label': `Deliveries per poll on ${name}, last minutes` });
   const reasons = el('ul', { class: 'reasons', 'data-reasons': '' });
   const latency = el('dd', { 'data-latency': '' });
@@ -305,7 +311,7 @@ function buildCard(name) {
       el('h2', { id: `card-${name}`, text: title }),
       info ? el('span', { class: 'muted mono', text: info.path }) : null,
       info ? el('span', { class: 'chip', text: typeof info.delivery === 'string' ? info.delivery : info.delivery.mode }) : null),
-    el('dl', { class: 'counters' }, counters.map((c) => c.nodes)),
+    el('dl', { class: `counters n${counters.length}` }, counters.map((c) => c.nodes)),
     spark,
     el('div', { class: 'legend' },
       el('span', { class: 'key forwarded', text: 'forwarded' }),
@@ -555,7 +561,7 @@ async function showDetail(id, filter) {
       field('Upstream', d.upstream_status ? `${d.upstream_status} in ${d.upstream_ms} ms` : null),
       field('Dedup id', d.dedup_id, { class: 'mono' }),
       field('Key', d.key_id),
-      field('Verified', d.verified),
+      field('Verified', d.verified === null || d.verified === undefined ? null : String(d.verified)),
       d.target ? field('Target / attempt', `${d.target} #${d.attempt ?? ''}`) : null,
       field('SHA-256', d.body_sha256, { class: 'mono clip' })),
     el('h3', { text: 'Body' }), bodyView(d),
@@ -801,6 +807,7 @@ async function route(moveFocus) {
   if (!signedIn) return;
   const { view, params } = parseHash();
   const changed = current.view !== view;
+  if (changed) clearFlash();
   current = { view, params };
   showSection(view);
   document.title = `${view[0].toUpperCase()}${view.slice(1)} · hookwall admin`;
