@@ -880,12 +880,18 @@ async function start() {
     }
   });
   $('#forget').addEventListener('click', () => signedOut('Token forgotten in this tab.'));
+  // Searching again with the same filter reloads the list (the hash does not change then).
+  const goTo = (hash) => {
+    listedQuery = null;
+    if (location.hash === hash) route(false);
+    else location.hash = hash;
+  };
   $('#filter').addEventListener('submit', (e) => {
     e.preventDefault();
-    listedQuery = null;
-    location.hash = `#deliveries?${filterFromForm()}`;
+    const filter = filterFromForm().toString();
+    goTo(filter ? `#deliveries?${filter}` : '#deliveries');
   });
-  $('#filter').addEventListener('reset', () => { setTimeout(() => { location.hash = '#deliveries'; }, 0); });
+  $('#filter').addEventListener('reset', () => { setTimeout(() => goTo('#deliveries'), 0); });
   $('#deliveries-more').addEventListener('click', () => loadDeliveries(new URLSearchParams(listedQuery), true).catch((e) => flash(e.message, 'bad')));
   $('#bulk-replay').addEventListener('click', () => bulkReplay().catch((e) => flash(e.message, 'bad')));
   $('#dead-retry-all').addEventListener('click', () => retryAll());
