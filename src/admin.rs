@@ -2,19 +2,21 @@
 //!
 //! | endpoint | module |
 //! |---|---|
+//! | `GET /`, `GET /ui/app.js`, `/ui/app.css`, `/ui/icon.svg` (the admin page) | [`page`] |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | [`health`] |
 //! | `GET /routes`, `POST /reload`, `POST /config/check` | [`config_api`] |
 //! | `GET /deliveries[/{id}]`, `POST /deliveries/{id}/replay`, `POST /replays`, `GET`/`DELETE /replays/{job}` | [`deliveries`] |
 //! | `GET /queue`, `GET /dead-letters`, `POST /dead-letters[/{id}]/retry`, `DELETE /dead-letters/{id}` | [`queue`] |
 //! | `GET /reconcile`, `POST /reconcile/{route}/run` | [`reconcile`] |
 //!
-//! With `[admin] token` set, every endpoint but `/healthz` and `/metrics` needs
+//! With `[admin] token` set, every endpoint but `/healthz`, `/metrics` and the page's files needs
 //! `Authorization: Bearer <token>` (compared in constant time). Without a token, endpoints
 //! that change state answer only loopback peers. Nothing here ever prints a secret.
 
 mod config_api;
 mod deliveries;
 mod health;
+mod page;
 mod query;
 mod queue;
 mod reconcile;
@@ -80,6 +82,12 @@ fn from_loopback(peer: SocketAddr) -> bool {
 
 async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
     let path = req.uri().path().to_owned();
+    if page::is_page(&path) {
+        return match *req.method() {
+            Method::GET | Method::HEAD => page::serve(&path),
+            _ => reply::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        };
+    }
     let open = matches!(path.as_str(), "/healthz" | "/metrics");
     if !open && !authorized(&gateway, &req) {
         return reply::error(StatusCode::UNAUTHORIZED, "unauthorized");

@@ -143,7 +143,8 @@ pub struct ServerConfig {
 pub struct AdminConfig {
     /// Address of `/metrics`, `/healthz`, `/readyz`, `/routes`.
     pub listen: SocketAddr,
-    /// Bearer token required by every admin endpoint but `/healthz` and `/metrics`.
+    /// Bearer token required by every admin endpoint but `/healthz`, `/metrics` and the
+    /// admin page's files.
     pub token: Option<Secret>,
 }
 

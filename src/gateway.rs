@@ -10,7 +10,7 @@
 pub mod build;
 pub mod restart;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 
@@ -47,6 +47,19 @@ pub struct Gateway {
     pub(crate) replay_jobs: Jobs,
     /// Reconcile, once started.
     reconciler: OnceLock<Arc<crate::reconcile::Reconciler>>,
+    /// What the last reload (SIGHUP or `POST /reload`) did, for the admin page.
+    last_reload: Mutex<Option<ReloadRecord>>,
+}
+
+/// One reload's result, as `GET /routes` reports it.
+#[derive(Debug, Clone)]
+pub struct ReloadRecord {
+    /// When it was tried.
+    pub at: std::time::SystemTime,
+    /// Whether the new config was applied.
+    pub ok: bool,
+    /// The problems of a refused reload, one a line.
+    pub details: Vec<String>,
 }
 
 /// Why a reload (or a check against the running gateway) was refused. The running config
@@ -120,6 +133,7 @@ impl Gateway {
             journal: OnceLock::new(),
             replay_jobs: Jobs::default(),
             reconciler: OnceLock::new(),
+            last_reload: Mutex::new(None),
         }))
     }
 
@@ -280,6 +294,7 @@ impl Gateway {
         let result = compile_file(&source)
             .map_err(ReloadError::Invalid)
             .and_then(|config| self.prepare(config, &current, &self.shared));
+        self.note_reload(&result);
         match result {
             Ok(live) => {
                 if let (Some(tls), Some((_, key))) = (&self.tls, &live.config().server.tls) {
@@ -297,6 +312,30 @@ impl Gateway {
                 Err(e)
             }
         }
+    }
+
+    fn note_reload(&self, result: &Result<Live, ReloadError>) {
+        let record = ReloadRecord {
+            at: std::time::SystemTime::now(),
+            ok: result.is_ok(),
+            details: result
+                .as_ref()
+                .err()
+                .map(ReloadError::details)
+                .unwrap_or_default(),
+        };
+        *self
+            .last_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(record);
+    }
+
+    /// The last reload's result; `None` when none was tried since start.
+    pub fn last_reload(&self) -> Option<ReloadRecord> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// What a reload with `text` as the config file would do, without doing it (for

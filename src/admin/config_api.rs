@@ -1,4 +1,5 @@
-//! The config as it runs: `GET /routes` (the live route table, secrets redacted),
+//! The config as it runs: `GET /routes` (the live route table, secrets redacted, and
+//! what the last reload did),
 //! `POST /reload` (re-read the file; apply it whole or refuse it whole) and
 //! `POST /config/check` (what a reload of the posted file would do, for
 //! `hookwall check --against-running`).
@@ -89,7 +90,17 @@ pub(super) fn routes(gateway: &Gateway) -> HttpResponse {
         .iter()
         .map(|r| route_json(&r.config))
         .collect();
-    reply::json(StatusCode::OK, json!({ "routes": list }))
+    let last_reload = gateway.last_reload().map(|r| {
+        json!({
+            "at": humantime::format_rfc3339_seconds(r.at).to_string(),
+            "result": if r.ok { "ok" } else { "error" },
+            "details": r.details,
+        })
+    });
+    reply::json(
+        StatusCode::OK,
+        json!({ "routes": list, "last_reload": last_reload }),
+    )
 }
 
 /// A refused reload or check: 400 with every problem listed.

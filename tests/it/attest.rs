@@ -110,14 +110,14 @@ async fn shadow_mode_never_attests_what_failed_verification() {
     .await;
     assert_eq!(answer.0, 200, "{}", answer.2);
     let seen = up.seen();
-    let forged = seen.iter().find(|s| s.body == &body[..]).unwrap();
+    let forged = seen.iter().find(|s| s.body == body[..]).unwrap();
     assert_eq!(
         forged.headers["x-hookwall-would-reject"],
         "invalid_signature"
     );
     assert!(!forged.headers.contains_key("webhook-signature"));
     assert!(!app_verifies(CURRENT, &forged.headers, &forged.body, NOW));
-    let real = seen.iter().find(|s| s.body == &good[..]).unwrap();
+    let real = seen.iter().find(|s| s.body == good[..]).unwrap();
     assert!(app_verifies(CURRENT, &real.headers, &real.body, NOW));
 }
 

@@ -494,8 +494,12 @@ fn demo_runs_the_tour_and_exits_0() {
 async fn sighup_reloads_the_config_file() {
     let up = Upstream::start().await;
     let (port, admin) = (free_port(), free_port());
+    // Its own storage file: the default sits beside the config, in the shared temp dir.
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("hookwall.db");
     let head = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n"
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[storage]\npath = {:?}\n",
+        db.display().to_string()
     );
     let f = write_config(&format!("{head}{}", standard_route(&up.url(), "")));
     let mut child = Command::new(BIN)

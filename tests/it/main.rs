@@ -10,6 +10,7 @@ mod support;
 mod test_ca;
 
 mod admin;
+mod admin_page;
 mod attest;
 mod cli;
 mod connections;
