@@ -20,10 +20,11 @@ REQUESTS="${REQUESTS:-20000}"
 WARMUP_REQUESTS="${WARMUP_REQUESTS:-2000}"
 CONNECTIONS="${CONNECTIONS:-16}"
 TOP="${TOP:-15}"
-SECRET="bench-secret-not-for-production"
-ROUTE_PATH="/webhooks/bench"
-
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+SECRET="$BENCH_SECRET"
+ROUTE_PATH="$BENCH_ROUTE_PATH"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 die() { echo "instructions: ERROR: $*" >&2; exit 1; }
 log() { echo "instructions: $*" >&2; }
@@ -59,9 +60,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 wait_port() { # port, what
   for _ in $(seq 1 600); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
@@ -96,21 +94,7 @@ store = "memory"
 ttl = "1h"
 lease = "120s"
 
-[[route]]
-name = "bench"
-path = "$ROUTE_PATH"
-upstream = "http://127.0.0.1:$P_UP/hooks/bench"
-secrets = [{ value = "$SECRET" }]
-dedup = true
-timeout = "60s"
-
-[route.verify]
-algorithm = "hmac-sha256"
-header = "X-Bench-Signature"
-prefix = "sha256="
-encoding = "hex"
-payload = "{body}"
-id_header = "X-Bench-Delivery"
+$(bench_route "http://127.0.0.1:$P_UP/hooks/bench" 60s)
 EOF
 "$HOOKWALL" check --config "$TMP/hookwall.toml" >/dev/null || die "hookwall check failed"
 

@@ -15,10 +15,11 @@ CONNS="${CONNS:-1000}"
 BIG_BODY="${BIG_BODY:-1048576}"       # bytes per body in the large-body run
 BIG_CONCURRENCY="${BIG_CONCURRENCY:-8}" # max_concurrency in the large-body run
 BIG_SENDERS="${BIG_SENDERS:-64}"       # connections sending large bodies at once
-SECRET="bench-secret-not-for-production"
-ROUTE_PATH="/webhooks/bench"
-
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+SECRET="$BENCH_SECRET"
+ROUTE_PATH="$BENCH_ROUTE_PATH"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 die() { echo "memory: ERROR: $*" >&2; exit 1; }
 log() { echo "memory: $*" >&2; }
@@ -42,9 +43,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 wait_http() { # url, what, log file
   for _ in $(seq 1 300); do
     curl -sf --max-time 1 "$1" >/dev/null 2>&1 && return 0
@@ -90,21 +88,7 @@ ttl = "1h"
 lease = "60s"
 max_entries = 20000000
 
-[[route]]
-name = "bench"
-path = "$ROUTE_PATH"
-upstream = "http://127.0.0.1:$P_UP/hooks/bench"
-secrets = [{ value = "$SECRET" }]
-dedup = true
-timeout = "30s"
-
-[route.verify]
-algorithm = "hmac-sha256"
-header = "X-Bench-Signature"
-prefix = "sha256="
-encoding = "hex"
-payload = "{body}"
-id_header = "X-Bench-Delivery"
+$(bench_route "http://127.0.0.1:$P_UP/hooks/bench" 30s)
 EOF
   RUST_LOG=warn "$HOOKWALL" run --config "$TMP/$name.toml" 2>"$TMP/$name.log" &
   HW_PID=$!

@@ -18,10 +18,12 @@ WARMUP="${WARMUP:-3}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
 BUILD_TIMEOUT="${BUILD_TIMEOUT:-1800}"   # SKIP_BUILD=1 uses an existing target/release/hookwall
-SECRET="bench-secret-not-for-production"
-ROUTE_PATH="/webhooks/bench"
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+SECRET="$BENCH_SECRET"
+ROUTE_PATH="$BENCH_ROUTE_PATH"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 LUA="$BENCH_DIR/unique_delivery.lua"
 CMDLINE="DURATION=$DURATION"
@@ -327,22 +329,7 @@ ttl = "1h"
 lease = "60s"
 max_entries = 20000000
 
-[[route]]
-name = "bench"
-path = "$ROUTE_PATH"
-upstream = "http://127.0.0.1:$P_UP/hooks/bench"
-secrets = [{ value = "$SECRET" }]
-dedup = true
-timeout = "10s"
-$delivery
-
-[route.verify]
-algorithm = "hmac-sha256"
-header = "X-Bench-Signature"
-prefix = "sha256="
-encoding = "hex"
-payload = "{body}"
-id_header = "X-Bench-Delivery"
+$(bench_route "http://127.0.0.1:$P_UP/hooks/bench" 10s "$delivery")
 EOF
   "$HOOKWALL" check --config "$1" >"$1.check" 2>&1 || { cat "$1.check" >&2; die "hookwall check failed for $1"; }
 }
