@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use crate::config::ServerConfig;
 use crate::gateway::Gateway;
 
+pub(crate) use descriptors::raise_open_files_limit;
 pub(crate) use drain::Drain;
 
 use connection::Connection;

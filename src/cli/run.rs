@@ -12,6 +12,8 @@ use crate::gateway::Gateway;
 use crate::storage::Storage;
 
 pub(super) async fn run(path: &Path) -> ExitCode {
+    // Before anything opens a descriptor: the storage, Redis, both listeners.
+    crate::transport::raise_open_files_limit();
     let config = match compile_file(path) {
         Ok(c) => c,
         Err(errors) => {

@@ -57,6 +57,25 @@ fn cap_for(limit: usize, in_use: usize) -> usize {
     (free.saturating_sub(reserve) / 2).max(1)
 }
 
+/// Raises the soft open-files limit to the hard one, as nginx's `worker_rlimit_nofile`
+/// and Go's runtime do: a shell's default soft limit (often 1,024) would cap a gateway at
+/// a few hundred connections while the hard limit allows far more.
+pub(crate) fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let now = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(maximum)) = (now.current, now.maximum) {
+        if current < maximum {
+            let raised = Rlimit {
+                current: Some(maximum),
+                maximum: Some(maximum),
+            };
+            if let Err(e) = setrlimit(Resource::Nofile, raised) {
+                tracing::warn!(error = %e, current, maximum, "cannot raise the open-files limit");
+            }
+        }
+    }
+}
+
 impl Budget {
     /// The budget of this process, as limited now (`None`: no limit known, no cap).
     pub(crate) fn of_this_process() -> Option<Self> {

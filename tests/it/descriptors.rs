@@ -33,11 +33,14 @@ impl Drop for Limited {
 }
 
 fn start(config: &std::path::Path) -> Limited {
+    start_under(config, &format!("-n {NOFILE}"))
+}
+
+/// The gateway under `ulimit <limit>`.
+fn start_under(config: &std::path::Path, limit: &str) -> Limited {
     let child = Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "ulimit -n {NOFILE} && exec \"$0\" run --config \"$1\""
-        ))
+        .arg(format!("ulimit {limit} && exec \"$0\" run --config \"$1\""))
         .arg(BIN)
         .arg(config)
         .env("RUST_LOG", "warn")
@@ -133,4 +136,55 @@ async fn a_connection_flood_under_a_low_descriptor_limit_leaves_admin_and_delive
     let after = post(&url, &signed(b"{}", now, "after"), b"{}").await;
     assert_eq!(after.0, 200, "{}", after.2);
     assert_eq!(up.delivery_ids(), ["before", "during", "after"]);
+}
+
+/// The soft and hard open-files limits of a process.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let mut fields = line.trim_start_matches("Max open files").split_whitespace();
+    (
+        fields.next().unwrap().to_owned(),
+        fields.next().unwrap().to_owned(),
+    )
+}
+
+/// Started from a shell whose soft limit is low (as many are, at 1,024), the gateway
+/// raises it to the hard limit, so its connection budget is not a few hundred.
+#[tokio::test]
+async fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin) = (free_port(), free_port());
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[storage]\npath = {:?}\n{}",
+            dir.path().join("hookwall.db").display().to_string(),
+            standard_route(&up.url(), "")
+        ),
+    )
+    .unwrap();
+    let gateway = start_under(&config, "-Sn 256");
+    let pid = gateway.0.id();
+    // The limit is raised first thing; the admin listener comes up after everything else.
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(format!("127.0.0.1:{admin}"))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (soft, hard) = open_files_limits(pid);
+    assert_ne!(hard, "256", "the test needs a hard limit above 256");
+    assert_eq!(soft, hard);
 }
