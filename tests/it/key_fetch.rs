@@ -727,3 +727,78 @@ async fn futures_join<T: Send + 'static>(
     }
     out
 }
+
+/// Shadow mode (`enforce = false`): a key server that is down is not a reason to refuse;
+/// the delivery is forwarded marked `key_unavailable`, counted as a shadow rejection only.
+#[tokio::test]
+async fn in_shadow_mode_an_unavailable_key_is_forwarded_marked() {
+    let v = vectors();
+    let up = Upstream::start().await;
+    let dead = dead_port().await;
+    let keys = KeyServer::start().await; // only for its CA file
+    let extra = format!(
+        "enforce = false\ngoogle = {{ audience = \"https://hooks.example.com/webhooks/pubsub\", service_account = \"push@my-project.iam.gserviceaccount.com\", key_url = \"https://{dead}/certs\" }}\n{}",
+        keys.fetch_tls()
+    );
+    let gw = TestGateway::start(&config_with(
+        "",
+        "",
+        &route(&up, "pubsub", "google-pubsub", &extra),
+    ))
+    .await;
+    gw.clock.set(v["pubsub"]["iat"].as_i64().unwrap() + 60);
+    let r = post(
+        &gw.url("/pubsub"),
+        &bearer(s(&v, "/pubsub/token")),
+        s(&v, "/pubsub/body").as_bytes(),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.2);
+    assert_eq!(up.hits(), 1);
+    let seen = &up.seen()[0];
+    assert_eq!(seen.headers["x-hookwall-would-reject"], "key_unavailable");
+    assert!(!seen.headers.contains_key("x-hookwall-verified"));
+    assert_eq!(
+        gw.metric(r#"hookwall_shadow_rejections_total{route="pubsub",reason="key_unavailable"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(
+        gw.metric(r#"hookwall_rejections_total{route="pubsub",reason="key_unavailable"}"#)
+            .await,
+        0.0
+    );
+}
+
+/// Shadow mode: a verified SNS notification of a topic the route does not list is
+/// forwarded marked `topic_not_allowed`.
+#[tokio::test]
+async fn in_shadow_mode_a_topic_not_listed_is_forwarded_marked() {
+    let v = vectors();
+    let keys = KeyServer::start().await;
+    keys.answer(CERT, 200, s(&v, "/sns/cert"), None);
+    let up = Upstream::start().await;
+    let extra = format!(
+        "enforce = false\nsns = {{ topics = [\"arn:aws:sns:us-west-2:123456789012:OtherTopic\"], cert_hosts = [\"127.0.0.1:{}\"] }}\n{}",
+        keys.addr.port(),
+        keys.fetch_tls()
+    );
+    let gw = TestGateway::start(&config_with("", "", &route(&up, "sns", "sns", &extra))).await;
+    let r = post(
+        &gw.url("/sns"),
+        &[],
+        &sns_message(&v, "notification_v2", &keys.url(CERT)),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.2);
+    assert_eq!(up.hits(), 1);
+    assert_eq!(
+        up.seen()[0].headers["x-hookwall-would-reject"],
+        "topic_not_allowed"
+    );
+    assert_eq!(
+        gw.metric(r#"hookwall_shadow_rejections_total{route="sns",reason="topic_not_allowed"}"#)
+            .await,
+        1.0
+    );
+}
