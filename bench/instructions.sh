@@ -20,14 +20,11 @@ REQUESTS="${REQUESTS:-20000}"
 WARMUP_REQUESTS="${WARMUP_REQUESTS:-2000}"
 CONNECTIONS="${CONNECTIONS:-16}"
 TOP="${TOP:-15}"
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BENCH_NAME=instructions
 # shellcheck source=bench/lib.sh
-source "$BENCH_DIR/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SECRET="$BENCH_SECRET"
 ROUTE_PATH="$BENCH_ROUTE_PATH"
-ROOT="$(cd "$BENCH_DIR/.." && pwd)"
-die() { echo "instructions: ERROR: $*" >&2; exit 1; }
-log() { echo "instructions: $*" >&2; }
 
 SUDO=""
 if [[ $EUID -ne 0 ]]; then SUDO="sudo"; fi
@@ -38,14 +35,7 @@ if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null
 fi
 command -v curl >/dev/null || die "curl is needed"
 
-# The benchmark's binaries live in the repository's own target/ (as bench/run.sh's).
-unset CARGO_TARGET_DIR
-REL="$ROOT/target/release"
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  log "building (cargo build --release; may wait for the cargo lock)"
-  (cd "$ROOT" && cargo build --release --bin hookwall --example bare_hyper_proxy --example fixed_load) \
-    || die "cargo build --release failed"
-fi
+bench_release_build --bin hookwall --example bare_hyper_proxy --example fixed_load
 HOOKWALL="$REL/hookwall"
 BARE="$REL/examples/bare_hyper_proxy"
 LOAD="$REL/examples/fixed_load"

@@ -1,4 +1,20 @@
-# Shared by the benchmark scripts (sourced): the benchmark route and small helpers.
+# Shared by the benchmark scripts (sourced): the benchmark route and small helpers. Set
+# BENCH_NAME (the prefix of messages) before sourcing.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+die() { echo "${BENCH_NAME:-bench}: ERROR: $*" >&2; exit 1; }
+log() { echo "${BENCH_NAME:-bench}: $*" >&2; }
+
+# bench_release_build CARGO_ARGS...: builds into the repository's own target/release (the
+# scripts look for their binaries there), unless SKIP_BUILD=1; sets REL.
+bench_release_build() {
+  unset CARGO_TARGET_DIR
+  REL="$ROOT/target/release"
+  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    log "building (cargo build --release $*; may wait for the cargo lock)"
+    (cd "$ROOT" && cargo build --release "$@") || die "cargo build --release failed"
+  fi
+}
 
 BENCH_SECRET="bench-secret-not-for-production"
 BENCH_ROUTE_PATH="/webhooks/bench"

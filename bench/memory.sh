@@ -15,21 +15,13 @@ CONNS="${CONNS:-1000}"
 BIG_BODY="${BIG_BODY:-1048576}"       # bytes per body in the large-body run
 BIG_CONCURRENCY="${BIG_CONCURRENCY:-8}" # max_concurrency in the large-body run
 BIG_SENDERS="${BIG_SENDERS:-64}"       # connections sending large bodies at once
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BENCH_NAME=memory
 # shellcheck source=bench/lib.sh
-source "$BENCH_DIR/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SECRET="$BENCH_SECRET"
 ROUTE_PATH="$BENCH_ROUTE_PATH"
-ROOT="$(cd "$BENCH_DIR/.." && pwd)"
-die() { echo "memory: ERROR: $*" >&2; exit 1; }
-log() { echo "memory: $*" >&2; }
 
-unset CARGO_TARGET_DIR
-REL="$ROOT/target/release"
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  log "building (cargo build --release)"
-  (cd "$ROOT" && cargo build --release --bin hookwall --example fixed_load) || die "cargo build --release failed"
-fi
+bench_release_build --bin hookwall --example fixed_load
 HOOKWALL="$REL/hookwall"
 LOAD="$REL/examples/fixed_load"
 for b in "$HOOKWALL" "$LOAD"; do [[ -x "$b" ]] || die "no binary at $b"; done

@@ -308,29 +308,40 @@ async fn an_unknown_kid_triggers_exactly_one_fetch_and_concurrent_requests_share
     );
 }
 
-#[tokio::test]
-async fn a_key_server_that_is_down_is_503_with_retry_after_never_401() {
-    let v = vectors();
-    let up = Upstream::start().await;
+/// A Pub/Sub route whose key server is down (`extra`: more route keys) and its answer to
+/// the fixture's push; the key server returned is only for its CA file.
+async fn push_with_the_key_server_down(
+    v: &Value,
+    up: &Upstream,
+    extra: &str,
+) -> (KeyServer, TestGateway, crate::support::Answer) {
     let dead = dead_port().await;
-    let keys = KeyServer::start().await; // only for its CA file
+    let keys = KeyServer::start().await;
     let extra = format!(
-        "google = {{ audience = \"https://hooks.example.com/webhooks/pubsub\", service_account = \"push@my-project.iam.gserviceaccount.com\", key_url = \"https://{dead}/certs\" }}\n{}",
+        "{extra}\ngoogle = {{ audience = \"https://hooks.example.com/webhooks/pubsub\", service_account = \"push@my-project.iam.gserviceaccount.com\", key_url = \"https://{dead}/certs\" }}\n{}",
         keys.fetch_tls()
     );
     let gw = TestGateway::start(&config_with(
         "",
         "",
-        &route(&up, "pubsub", "google-pubsub", &extra),
+        &route(up, "pubsub", "google-pubsub", &extra),
     ))
     .await;
     gw.clock.set(v["pubsub"]["iat"].as_i64().unwrap() + 60);
     let r = post(
         &gw.url("/pubsub"),
-        &bearer(s(&v, "/pubsub/token")),
-        s(&v, "/pubsub/body").as_bytes(),
+        &bearer(s(v, "/pubsub/token")),
+        s(v, "/pubsub/body").as_bytes(),
     )
     .await;
+    (keys, gw, r)
+}
+
+#[tokio::test]
+async fn a_key_server_that_is_down_is_503_with_retry_after_never_401() {
+    let v = vectors();
+    let up = Upstream::start().await;
+    let (keys, _gw, r) = push_with_the_key_server_down(&v, &up, "").await;
     assert_eq!((r.0, reason(&r).as_str()), (503, "key_unavailable"));
     assert!(r.1.get("retry-after").is_some(), "{:?}", r.1);
     // A server that answers garbage or 500 is unavailable too.
@@ -734,25 +745,7 @@ async fn futures_join<T: Send + 'static>(
 async fn in_shadow_mode_an_unavailable_key_is_forwarded_marked() {
     let v = vectors();
     let up = Upstream::start().await;
-    let dead = dead_port().await;
-    let keys = KeyServer::start().await; // only for its CA file
-    let extra = format!(
-        "enforce = false\ngoogle = {{ audience = \"https://hooks.example.com/webhooks/pubsub\", service_account = \"push@my-project.iam.gserviceaccount.com\", key_url = \"https://{dead}/certs\" }}\n{}",
-        keys.fetch_tls()
-    );
-    let gw = TestGateway::start(&config_with(
-        "",
-        "",
-        &route(&up, "pubsub", "google-pubsub", &extra),
-    ))
-    .await;
-    gw.clock.set(v["pubsub"]["iat"].as_i64().unwrap() + 60);
-    let r = post(
-        &gw.url("/pubsub"),
-        &bearer(s(&v, "/pubsub/token")),
-        s(&v, "/pubsub/body").as_bytes(),
-    )
-    .await;
+    let (_keys, gw, r) = push_with_the_key_server_down(&v, &up, "enforce = false").await;
     assert_eq!(r.0, 200, "{}", r.2);
     assert_eq!(up.hits(), 1);
     let seen = &up.seen()[0];

@@ -110,8 +110,8 @@ pub(crate) fn delivery_key(route: &str, id: &str, body: &[u8], id_signed: bool) 
     if id_signed {
         return store_key(route, id);
     }
-    let mut hash = hex::encode(Sha256::digest(body));
-    hash.truncate(BODY_HASH_HEX);
+    // Only the hex digits kept are encoded.
+    let hash = hex::encode(&Sha256::digest(body)[..BODY_HASH_HEX / 2]);
     store_key(route, &format!("{id}:{hash}"))
 }
 
